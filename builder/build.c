@@ -1,0 +1,429 @@
+/*
+ * build.c - compiling a recipe into its images (see build.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "contents.h"
+#include "manifest.h"
+#include "recipe.h"
+#include "writer.h"
+
+#define FORMAT_ORDER_N 4
+static const unsigned format_order[FORMAT_ORDER_N] = {
+	FORMAT_EROFS, FORMAT_SQUASHFS, FORMAT_TAR, FORMAT_TREE,
+};
+
+struct build {
+	const struct build_opts *o;
+	struct recipe *r;
+	struct contents c;
+	unsigned formats;
+	char build_id[DIGEST_HEX];
+	char uuid[37];
+	char *work;		/* the private directory */
+	struct stage stage;
+	struct manifest_output outs[MANIFEST_MAX_OUTPUTS];
+	size_t n_outs;
+	int new_logs;		/* a log volume was stamped in work */
+	int step, steps;
+};
+
+static void progress(struct build *b, const char *what, const char *arg)
+{
+	if (!b->o->progress || b->o->quiet)
+		return;
+	fprintf(stderr, "[%d/%d] %s%s%s\n", ++b->step, b->steps, what,
+		arg ? " " : "", arg ? arg : "");
+}
+
+char *output_name(const char *name, unsigned format)
+{
+	return xasprintf("%s.%s", name, format_name((enum output_format)format));
+}
+
+char *logs_name(const char *name)
+{
+	return xasprintf("%s.logs.img", name);
+}
+
+static char *out_path(const struct build *b, const char *file)
+{
+	return xasprintf("%s/%s", b->o->outdir, file);
+}
+
+int build_epoch(int64_t *epoch, struct error *e)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	uint64_t v;
+
+	*epoch = 0;
+	if (!s || !*s)
+		return 0;
+	if (parse_uint(s, 0, INT32_MAX * 2ull, &v) < 0)
+		return error_set(e, "SOURCE_DATE_EPOCH \"%s\" is not a number of seconds",
+				 s);
+	*epoch = (int64_t)v;
+	return 0;
+}
+
+/* The in-image manifest goes into the contents; its digest is the build id. */
+static int add_manifest(struct build *b, struct error *e)
+{
+	struct buf m = { 0 };
+	int rc;
+
+	manifest_render_image(b->r, &b->c, &m);
+	buf_printf(&m, "<!-- formats");
+	for (int i = 0; i < FORMAT_ORDER_N; i++)
+		if (b->formats & format_order[i])
+			buf_printf(&m, " %s", format_name(format_order[i]));
+	sha256_hex(m.data, m.len, b->build_id);
+	m.len = (size_t)(strstr(m.data, "<!-- formats") - m.data);
+	uuid_from_digest(b->build_id, b->uuid);
+	rc = contents_add_file(&b->c, MANIFEST_IMAGE_PATH, m.data, m.len, 0444, e);
+	contents_sort(&b->c);
+	buf_free(&m);
+	return rc;
+}
+
+/* An output is current when it exists with the digest the manifest records. */
+static int output_current(const struct build *b, const struct manifest *m,
+			  unsigned format)
+{
+	char *name = output_name(b->r->name, format), *path = out_path(b, name);
+	char digest[DIGEST_HEX];
+	struct stat st;
+	int ok = 0;
+
+	for (size_t i = 0; i < m->n_outputs && !ok; i++) {
+		const struct manifest_output *o = &m->outputs[i];
+
+		if (o->format != format || strcmp(o->file, name))
+			continue;
+		if (format == FORMAT_TREE)
+			ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		else
+			ok = sha256_file_hex(path, digest, NULL) == 0 &&
+			     !strcmp(digest, o->digest);
+	}
+	free(name);
+	free(path);
+	return ok;
+}
+
+static int logs_present(const struct build *b)
+{
+	char *name = logs_name(b->r->name), *path = out_path(b, name);
+	int ok = access(path, F_OK) == 0;
+
+	free(name);
+	free(path);
+	return ok;
+}
+
+static int up_to_date(const struct build *b)
+{
+	char *path = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
+	struct manifest *m = manifest_load(path, NULL);
+	int ok = m && m->build_id && !strcmp(m->build_id, b->build_id);
+
+	for (int i = 0; i < FORMAT_ORDER_N && ok; i++)
+		if (b->formats & format_order[i])
+			ok = output_current(b, m, format_order[i]);
+	if (ok && logs_needed(b->r))
+		ok = logs_present(b);
+	manifest_free(m);
+	free(path);
+	return ok;
+}
+
+/* Removes the private directories of earlier builds that died. */
+static void remove_stale(const struct build *b)
+{
+	char *prefix = xasprintf(".%s.build.", b->r->name);
+	size_t n = strlen(prefix);
+	DIR *d = opendir(b->o->outdir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		uint64_t pid;
+		char *path;
+
+		if (strncmp(de->d_name, prefix, n) ||
+		    parse_uint(de->d_name + n, 1, INT32_MAX, &pid) < 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;	/* that build is still running */
+		path = out_path(b, de->d_name);
+		remove_tree(path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+}
+
+static int make_work(struct build *b, struct error *e)
+{
+	char *name = xasprintf(".%s.build.%ld", b->r->name, (long)getpid());
+
+	if (mkdir_p(b->o->outdir, 0755) < 0) {
+		free(name);
+		return error_errno(e, "%s", b->o->outdir);
+	}
+	remove_stale(b);
+	b->work = out_path(b, name);
+	free(name);
+	remove_tree(b->work);
+	if (mkdir(b->work, 0700) < 0)
+		return error_errno(e, "%s", b->work);
+	return 0;
+}
+
+static int needs_stage(unsigned formats)
+{
+	return formats & (FORMAT_EROFS | FORMAT_SQUASHFS | FORMAT_TREE);
+}
+
+static int record_output(struct build *b, unsigned format, const char *tmp,
+			 struct error *e)
+{
+	struct manifest_output *o = &b->outs[b->n_outs++];
+	struct stat st;
+
+	o->format = format;
+	o->file = output_name(b->r->name, format);
+	if (format == FORMAT_TREE) {
+		o->size = b->c.bytes;
+		return 0;
+	}
+	if (stat(tmp, &st) < 0)
+		return error_errno(e, "%s", tmp);
+	o->size = (uint64_t)st.st_size;
+	return sha256_file_hex(tmp, o->digest, e);
+}
+
+static int pack_one(struct build *b, unsigned format, struct error *e)
+{
+	char *name = output_name(b->r->name, format);
+	char *tmp = xasprintf("%s/%s", b->work, name);
+	int rc = 0;
+
+	progress(b, "writing", name);
+	switch (format) {
+	case FORMAT_EROFS:
+		rc = pack_erofs(&b->stage, tmp, b->uuid, b->c.epoch, e);
+		break;
+	case FORMAT_SQUASHFS:
+		rc = pack_squashfs(&b->stage, tmp, b->c.epoch, e);
+		break;
+	case FORMAT_TAR:
+		rc = pack_tar(&b->c, tmp, e);
+		break;
+	case FORMAT_TREE:
+		/* The stage is the tree; it is renamed into place last. */
+		break;
+	}
+	if (rc == 0)
+		rc = record_output(b, format, tmp, e);
+	free(name);
+	free(tmp);
+	return rc;
+}
+
+static int pack_all(struct build *b, struct error *e)
+{
+	if (needs_stage(b->formats)) {
+		char *dir = xasprintf("%s/stage", b->work);
+		int rc;
+
+		progress(b, "staging", "contents");
+		rc = stage_write(&b->c, dir, b->work, &b->stage, e);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
+	for (int i = 0; i < FORMAT_ORDER_N; i++)
+		if ((b->formats & format_order[i]) && pack_one(b, format_order[i], e) < 0)
+			return -1;
+	if (logs_needed(b->r) && !logs_present(b)) {
+		char *name = logs_name(b->r->name);
+		char *tmp = xasprintf("%s/%s", b->work, name);
+		int rc;
+
+		progress(b, "stamping", name);
+		rc = pack_logs(b->r, tmp, b->work, b->uuid, b->c.epoch, e);
+		b->new_logs = rc == 0;
+		free(name);
+		free(tmp);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int sync_path(const char *path, struct error *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int rc = 0;
+
+	if (fd < 0)
+		return error_errno(e, "%s", path);
+	if (fsync(fd) < 0)
+		rc = error_errno(e, "%s: fsync", path);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Moves a finished output into place. A tree is a directory, which rename()
+ * cannot replace when it is not empty: the old one is exchanged with the new
+ * one in one step and then removed.
+ */
+static int install_output(struct build *b, const char *file, int is_tree,
+			  struct error *e)
+{
+	char *from = xasprintf("%s/%s", b->work, is_tree ? "stage" : file);
+	char *to = out_path(b, file);
+	int rc = 0;
+
+	if (!is_tree && sync_path(from, e) < 0)
+		rc = -1;
+	else if (is_tree && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
+		rc = 0;	/* the old tree is now in work, removed with it */
+	else if (rename(from, to) < 0)
+		rc = error_errno(e, "%s", to);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* Logs are data: a log volume already in place is never replaced. */
+static int install_logs(struct build *b, struct error *e)
+{
+	char *name = logs_name(b->r->name);
+	char *from = xasprintf("%s/%s", b->work, name), *to = out_path(b, name);
+	int rc = sync_path(from, e);
+
+	if (rc == 0 && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+		rc = error_errno(e, "%s", to);
+	free(name);
+	free(from);
+	free(to);
+	return rc;
+}
+
+static int install_all(struct build *b, struct error *e)
+{
+	struct buf m = { 0 };
+	char *logs = logs_needed(b->r) ? logs_name(b->r->name) : NULL;
+	char *mpath = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n_outs && rc == 0; i++)
+		rc = install_output(b, b->outs[i].file,
+				    b->outs[i].format == FORMAT_TREE, e);
+	if (rc == 0 && b->new_logs)
+		rc = install_logs(b, e);
+	if (rc == 0) {
+		manifest_render_outside(b->r, &b->c, b->build_id, b->outs,
+					b->n_outs, logs, &m);
+		rc = write_file_atomic(mpath, m.data, m.len, 0644, e);
+	}
+	if (rc == 0)
+		rc = sync_path(b->o->outdir, e);
+	buf_free(&m);
+	free(logs);
+	free(mpath);
+	return rc;
+}
+
+static void summary(const struct build *b)
+{
+	if (b->o->quiet)
+		return;
+	fprintf(stderr, "%s: wrote", b->r->name);
+	for (size_t i = 0; i < b->n_outs; i++)
+		fprintf(stderr, " %s/%s (%.1f MiB)", b->o->outdir, b->outs[i].file,
+			(double)b->outs[i].size / 1048576.0);
+	if (b->new_logs)
+		fprintf(stderr, " %s/%s.logs.img", b->o->outdir, b->r->name);
+	fprintf(stderr, " %s/%s.manifest.xml\n", b->o->outdir, b->r->name);
+}
+
+static int check_formats(struct build *b, struct error *e)
+{
+	b->formats = b->o->formats ? b->o->formats : b->r->formats;
+	if (b->formats & FORMAT_VM)
+		return error_set(e, "%s: VM outputs (qcow2, raw) are not built by "
+				 "this version; use --format with a jail format",
+				 b->o->recipe);
+	if (!(b->formats & FORMAT_JAIL))
+		return error_set(e, "%s: no output format", b->o->recipe);
+	return 0;
+}
+
+static void build_free(struct build *b)
+{
+	if (b->work)
+		remove_tree(b->work);
+	free(b->work);
+	stage_free(&b->stage);
+	for (size_t i = 0; i < b->n_outs; i++)
+		free(b->outs[i].file);
+	contents_free(&b->c);
+	recipe_free(b->r);
+}
+
+static int build_steps(struct build *b)
+{
+	int n = 3;	/* loading, gathering, installing */
+
+	for (int i = 0; i < FORMAT_ORDER_N; i++)
+		n += !!(b->formats & format_order[i]);
+	return n + needs_stage(b->formats) + logs_needed(b->r);
+}
+
+int build_run(const struct build_opts *o, struct error *e)
+{
+	struct build b = { .o = o, .steps = 3 };
+	int64_t epoch;
+	int rc = -1;
+
+	progress(&b, "loading", o->recipe);
+	if (build_epoch(&epoch, e) < 0)
+		return -1;
+	b.r = recipe_load(o->recipe, recipe_schema_path(), e);
+	if (!b.r || check_formats(&b, e) < 0)
+		goto out;
+	b.steps = build_steps(&b);
+	progress(&b, "gathering", "contents");
+	if (contents_gather(&b.c, b.r, epoch, e) < 0 || add_manifest(&b, e) < 0)
+		goto out;
+	if (!o->force && up_to_date(&b)) {
+		if (!o->quiet)
+			fprintf(stderr, "%s: up to date\n", b.r->name);
+		rc = 0;
+		goto out;
+	}
+	if (make_work(&b, e) < 0 || pack_all(&b, e) < 0)
+		goto out;
+	progress(&b, "installing", o->outdir);
+	if (install_all(&b, e) < 0)
+		goto out;
+	summary(&b);
+	rc = 0;
+out:
+	build_free(&b);
+	return rc;
+}

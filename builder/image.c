@@ -1,0 +1,401 @@
+/*
+ * image.c - inspect and verify (see image.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "build.h"
+#include "contents.h"
+#include "image.h"
+#include "manifest.h"
+#include "recipe.h"
+
+#define EROFS_MAGIC_OFFSET 1024
+#define EROFS_MAGIC 0xE0F5E1E2u
+
+unsigned image_format(const char *path)
+{
+	unsigned char b[EROFS_MAGIC_OFFSET + 4];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return FORMAT_TREE;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	n = pread(fd, b, sizeof(b), 0);
+	close(fd);
+	if (n >= 4 && !memcmp(b, "hsqs", 4))
+		return FORMAT_SQUASHFS;
+	if (n == (ssize_t)sizeof(b) &&
+	    (b[1024] | b[1025] << 8 | b[1026] << 16 | (unsigned)b[1027] << 24) == EROFS_MAGIC)
+		return FORMAT_EROFS;
+	if (n >= 262 && !memcmp(b + 257, "ustar", 5))
+		return FORMAT_TAR;
+	return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+char *image_manifest_path(const char *image)
+{
+	char *copy = xstrdup(image), *dot, *path;
+	size_t n = strlen(copy);
+
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	if (has_suffix(copy, ".manifest.xml"))
+		return copy;
+	dot = strrchr(copy, '.');
+	if (dot && !strchr(dot, '/'))
+		*dot = '\0';
+	path = xasprintf("%s.manifest.xml", copy);
+	free(copy);
+	return path;
+}
+
+static struct manifest *load_beside(const char *image, struct error *e)
+{
+	char *path = image_manifest_path(image);
+	struct manifest *m = manifest_load(path, e);
+
+	free(path);
+	return m;
+}
+
+/* ---- inspect ---------------------------------------------------------- */
+
+static void human(uint64_t n, char *out, size_t len)
+{
+	if (n >= 1u << 20)
+		snprintf(out, len, "%.1f MiB", (double)n / 1048576.0);
+	else if (n >= 1024)
+		snprintf(out, len, "%.1f KiB", (double)n / 1024.0);
+	else
+		snprintf(out, len, "%" PRIu64 " B", n);
+}
+
+/* Per top-level directory: how many entries and bytes. */
+static void print_top(const struct manifest *m, FILE *out)
+{
+	for (size_t i = 0; i < m->files.n; i++) {
+		const struct entry *top = &m->files.v[i];
+		size_t len, count = 0;
+		uint64_t bytes = 0;
+		char h[32];
+
+		if (!strcmp(top->path, "/") || strchr(top->path + 1, '/'))
+			continue;
+		len = strlen(top->path);
+		for (size_t j = i; j < m->files.n; j++) {
+			const struct entry *en = &m->files.v[j];
+
+			if (strncmp(en->path, top->path, len) ||
+			    (en->path[len] && en->path[len] != '/'))
+				continue;
+			count++;
+			bytes += S_ISREG(en->mode) ? en->len : 0;
+		}
+		human(bytes, h, sizeof(h));
+		fprintf(out, "  %-24s %5zu entries %12s%s%s\n", top->path, count, h,
+			S_ISLNK(top->mode) ? " -> " : "",
+			S_ISLNK(top->mode) ? top->target : "");
+	}
+}
+
+static void print_service(const struct service *s, FILE *out)
+{
+	const struct limits *l = &s->limits;
+	char mem[32];
+
+	if (!s->present) {
+		fprintf(out, "service    none\n");
+		return;
+	}
+	fprintf(out, "service    user %s (%u:%u), recycle %s, network %s\n",
+		s->user, s->uid, s->gid, recycle_name(s->recycle),
+		network_name(s->network));
+	if (s->listen)
+		fprintf(out, "  listen   %s\n", s->listen);
+	fprintf(out, "  exec     %s\n", s->exec);
+	human(l->memory, mem, sizeof(mem));
+	fprintf(out, "  limits   memory %s, pids %" PRIu64 ", nofile %" PRIu64
+		", wall %" PRIu64 "s\n", l->memory ? mem : "-", l->pids,
+		l->nofile, l->wall);
+	fprintf(out, "  syscalls %s\n", s->has_syscalls ?
+		syscall_action_name(s->syscall_default) : "default filter");
+}
+
+int image_inspect(const char *path, FILE *out, struct error *e)
+{
+	struct manifest *m = load_beside(path, e);
+	char h[32];
+
+	if (!m)
+		return -1;
+	fprintf(out, "name       %s", m->name);
+	if (m->version)
+		fprintf(out, " version %s", m->version);
+	fprintf(out, "\nbuilt      %s (epoch %" PRId64 ")\n",
+		m->built ? m->built : "-", m->epoch);
+	fprintf(out, "build id   %s\n", m->build_id ? m->build_id : "-");
+	for (size_t i = 0; i < m->n_outputs; i++) {
+		human(m->outputs[i].size, h, sizeof(h));
+		fprintf(out, "output     %-9s %s (%s)\n",
+			format_name(m->outputs[i].format), m->outputs[i].file, h);
+	}
+	if (m->logs_file)
+		fprintf(out, "output     %-9s %s\n", "logs", m->logs_file);
+	human(m->files.bytes, h, sizeof(h));
+	fprintf(out, "contents   %zu entries, %s in files\n", m->files.n, h);
+	print_top(m, out);
+	for (size_t i = 0; i < m->n_writables; i++) {
+		const struct writable *w = &m->writables[i];
+
+		human(w->size, h, sizeof(h));
+		fprintf(out, "writable   %-20s %-7s %10s  owner %u:%u\n", w->path,
+			writable_kind_name(w->kind), h, w->uid, w->gid);
+	}
+	print_service(&m->service, out);
+	manifest_free(m);
+	return 0;
+}
+
+/* ---- verify ----------------------------------------------------------- */
+
+struct check {
+	FILE *out;
+	int differences;
+	int owners;	/* owners of what we read can be trusted */
+};
+
+static void report(struct check *k, const char *what, const char *path,
+		   const char *detail)
+{
+	fprintf(k->out, "%s %s%s%s\n", what, path, detail ? ": " : "",
+		detail ? detail : "");
+	k->differences++;
+}
+
+static const char *entry_difference(const struct entry *want,
+				    const struct entry *got, int owners)
+{
+	if ((want->mode & S_IFMT) != (got->mode & S_IFMT))
+		return "type";
+	if (!S_ISLNK(want->mode) && (want->mode & 07777) != (got->mode & 07777))
+		return "mode";
+	if (owners && (want->uid != got->uid || want->gid != got->gid))
+		return "owner";
+	if (S_ISLNK(want->mode) && strcmp(want->target, got->target))
+		return "target";
+	if (S_ISREG(want->mode) &&
+	    (want->len != got->len || strcmp(want->digest, got->digest)))
+		return "content";
+	return NULL;
+}
+
+static int skipped(const char *path)
+{
+	return !strcmp(path, MANIFEST_IMAGE_PATH) || !strcmp(path, MANIFEST_IMAGE_DIR);
+}
+
+/* Walks both sorted lists together, naming every difference. */
+static void compare(struct check *k, const struct contents *want,
+		    const struct contents *got)
+{
+	size_t i = 0, j = 0;
+
+	while (i < want->n || j < got->n) {
+		int r = i >= want->n ? 1 : j >= got->n ? -1 :
+			strcmp(want->v[i].path, got->v[j].path);
+		const char *d;
+
+		if (r > 0 && skipped(got->v[j].path)) {
+			j++;
+		} else if (r < 0) {
+			report(k, "removed", want->v[i++].path, NULL);
+		} else if (r > 0) {
+			report(k, "added", got->v[j++].path, NULL);
+		} else {
+			d = entry_difference(&want->v[i], &got->v[j], k->owners);
+			if (d)
+				report(k, "changed", want->v[i].path, d);
+			i++;
+			j++;
+		}
+	}
+}
+
+/* Recomputes digests of what was read: scanning stores host paths. */
+static int digest_all(struct contents *c, struct error *e)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (S_ISREG(c->v[i].mode) && c->v[i].src &&
+		    sha256_file_hex(c->v[i].src, c->v[i].digest, e) < 0)
+			return -1;
+	return 0;
+}
+
+static int tar_entry_read(struct archive *a, struct archive_entry *ae,
+			  struct contents *c, struct error *e)
+{
+	const char *name = archive_entry_pathname(ae);
+	struct entry en = { 0 };
+	struct buf data = { 0 };
+	char chunk[65536];
+	la_ssize_t n;
+	int rc;
+
+	while (name[0] == '.' && name[1] == '/')
+		name++;
+	en.path = name[0] == '/' ? xstrdup(name) : xasprintf("/%s", name);
+	/* tar writes directories as "www/"; the manifest as "/www". */
+	for (size_t len = strlen(en.path); len > 1 && en.path[len - 1] == '/'; len--)
+		en.path[len - 1] = '\0';
+	if (!strcmp(en.path, "/."))
+		strcpy(en.path, "/");
+	en.mode = archive_entry_mode(ae);
+	en.uid = (uint32_t)archive_entry_uid(ae);
+	en.gid = (uint32_t)archive_entry_gid(ae);
+	if (S_ISLNK(en.mode))
+		en.target = xstrdup(archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
+	while (S_ISREG(en.mode) && (n = archive_read_data(a, chunk, sizeof(chunk))) > 0)
+		buf_add(&data, chunk, (size_t)n);
+	en.len = data.len;
+	sha256_hex(data.data ? data.data : "", data.len, en.digest);
+	rc = contents_add(c, &en, e);
+	buf_free(&data);
+	free(en.path);
+	free(en.target);
+	return rc;
+}
+
+static int read_tar(const char *path, struct contents *c, struct error *e)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	int r, rc = 0;
+
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+		rc = error_bad(e, "%s: %s", path, archive_error_string(a));
+		goto out;
+	}
+	while (rc == 0 && (r = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
+		rc = tar_entry_read(a, ae, c, e);
+	if (rc == 0 && r != ARCHIVE_EOF)
+		rc = error_bad(e, "%s: %s", path, archive_error_string(a));
+	contents_sort(c);
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+static int extract(unsigned format, const char *image, const char *dir,
+		   struct error *e)
+{
+	char *opt = xasprintf("--extract=%s", dir);
+	char *erofs[] = { "fsck.erofs", opt, (char *)image, NULL };
+	char *squashfs[] = { "unsquashfs", "-no-progress", "-no-xattrs", "-d",
+			     (char *)dir, (char *)image, NULL };
+	int rc = run_command(format == FORMAT_EROFS ? erofs : squashfs, 1, e);
+
+	free(opt);
+	if (rc < 0)
+		return error_bad(e, "%s: cannot be read as %s", image,
+				 format_name((enum output_format)format));
+	return 0;
+}
+
+/* Reads what the image holds into c, whatever its format. */
+static int read_image(unsigned format, const char *image, struct contents *c,
+		      struct check *k, struct error *e)
+{
+	char tmpl[] = "/tmp/imgtool-verify.XXXXXX";
+	char *dir;
+	int rc;
+
+	if (format == FORMAT_TAR) {
+		k->owners = 1;
+		return read_tar(image, c, e);
+	}
+	k->owners = geteuid() == 0;
+	if (format == FORMAT_TREE)
+		return contents_scan(c, image, e) < 0 ? -1 : digest_all(c, e);
+	if (!mkdtemp(tmpl))
+		return error_errno(e, "mkdtemp");
+	dir = xasprintf("%s/root", tmpl);
+	rc = extract(format, image, dir, e);
+	if (rc == 0)
+		rc = contents_scan(c, dir, e);
+	if (rc == 0)
+		rc = digest_all(c, e);
+	remove_tree(tmpl);
+	free(dir);
+	return rc;
+}
+
+/* The image file itself against the digest the manifest records for it. */
+static void check_file_digest(struct check *k, const struct manifest *m,
+			      const char *image)
+{
+	char *copy = xstrdup(image), digest[DIGEST_HEX];
+	const char *base = basename(copy);
+
+	for (size_t i = 0; i < m->n_outputs; i++) {
+		const struct manifest_output *o = &m->outputs[i];
+
+		if (strcmp(o->file, base) || !o->digest[0])
+			continue;
+		if (sha256_file_hex(image, digest, NULL) == 0 &&
+		    strcmp(digest, o->digest))
+			report(k, "changed", image, "image digest differs from the manifest");
+	}
+	free(copy);
+}
+
+int image_verify(const char *path, FILE *out, int *differences,
+		 struct error *e)
+{
+	struct check k = { .out = out };
+	struct contents got = { 0 };
+	unsigned format = image_format(path);
+	struct manifest *m;
+	int rc = -1;
+
+	*differences = 0;
+	if (!format)
+		return error_bad(e, "%s: not an image (erofs, squashfs, tar or tree)",
+				 path);
+	m = load_beside(path, e);
+	if (!m)
+		return -1;
+	check_file_digest(&k, m, path);
+	if (read_image(format, path, &got, &k, e) == 0) {
+		compare(&k, &m->files, &got);
+		if (!k.owners)
+			fprintf(out, "note: owners not compared (extracting as non-root)\n");
+		fprintf(out, "%s: %s, %zu entries checked\n", path,
+			k.differences ? "DIFFERS" : "ok", m->files.n);
+		*differences = k.differences;
+		rc = 0;
+	}
+	contents_free(&got);
+	manifest_free(m);
+	return rc;
+}

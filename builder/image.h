@@ -1,0 +1,33 @@
+/*
+ * image.h - reading built images back: inspect and verify.
+ *
+ * An image is found by the file or directory the user names (NAME.erofs,
+ * NAME.squashfs, NAME.tar, NAME.tree, or NAME.manifest.xml itself); its
+ * manifest is the NAME.manifest.xml beside it. Images are untrusted: their
+ * contents are extracted with the reference tools into a private directory
+ * and compared there, never mounted on the caller's behalf.
+ */
+#ifndef IMGTOOL_IMAGE_H
+#define IMGTOOL_IMAGE_H
+
+#include <stdio.h>
+#include "util.h"
+
+/* Prints a summary of the image's manifest: contents, areas, service. */
+int image_inspect(const char *path, FILE *out, struct error *e);
+
+/*
+ * Recomputes every digest of the image and compares it with its manifest.
+ * Each changed, added or removed file is printed on out; *differences gets
+ * their number. Returns -1 only when the check itself could not be made.
+ */
+int image_verify(const char *path, FILE *out, int *differences,
+		 struct error *e);
+
+/* Detects an image's format from its first bytes; 0 if unknown. */
+unsigned image_format(const char *path);
+
+/* The path of the manifest beside an image (malloc'd). */
+char *image_manifest_path(const char *image);
+
+#endif

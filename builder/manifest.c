@@ -1,0 +1,731 @@
+/*
+ * manifest.c - writing and reading manifests (see manifest.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
+
+#include "manifest.h"
+
+#define MANIFEST_FORMAT "1"
+#define MANIFEST_MAX_WRITABLES 64
+
+/* ---- writing ---------------------------------------------------------- */
+
+struct writer {
+	xmlBufferPtr buf;
+	xmlTextWriterPtr w;
+};
+
+static void w_start(struct writer *wr, const char *name)
+{
+	xmlTextWriterStartElement(wr->w, BAD_CAST name);
+}
+
+static void w_end(struct writer *wr)
+{
+	xmlTextWriterEndElement(wr->w);
+}
+
+static void w_attr(struct writer *wr, const char *name, const char *value)
+{
+	if (value)
+		xmlTextWriterWriteAttribute(wr->w, BAD_CAST name, BAD_CAST value);
+}
+
+static void w_num(struct writer *wr, const char *name, uint64_t v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%" PRIu64, v);
+	w_attr(wr, name, s);
+}
+
+/* Numbers that are 0 mean "unset" in a recipe and are left out. */
+static void w_num_set(struct writer *wr, const char *name, uint64_t v)
+{
+	if (v)
+		w_num(wr, name, v);
+}
+
+static void w_mode(struct writer *wr, mode_t mode)
+{
+	char s[16];
+
+	snprintf(s, sizeof(s), "%04o", (unsigned)(mode & 07777));
+	w_attr(wr, "mode", s);
+}
+
+static void write_names(struct writer *wr, const char *elem, char **names)
+{
+	for (char **n = names; n && *n; n++) {
+		w_start(wr, elem);
+		w_attr(wr, "name", *n);
+		w_end(wr);
+	}
+}
+
+static void write_service(struct writer *wr, const struct service *s)
+{
+	const struct limits *l = &s->limits;
+
+	if (!s->present)
+		return;
+	w_start(wr, "service");
+	w_attr(wr, "user", s->user);
+	w_num(wr, "uid", s->uid);
+	w_num(wr, "gid", s->gid);
+	w_attr(wr, "recycle", recycle_name(s->recycle));
+	w_attr(wr, "listen", s->listen);
+	w_num(wr, "idle", s->idle);
+	w_num(wr, "period", s->period);
+	w_num(wr, "grace", s->grace);
+	w_attr(wr, "workdir", s->workdir);
+	w_attr(wr, "network", network_name(s->network));
+	w_num(wr, "max-instances", s->max_instances);
+	w_num(wr, "per-client", s->per_client);
+	w_num(wr, "pool", s->pool);
+	xmlTextWriterWriteElement(wr->w, BAD_CAST "exec", BAD_CAST s->exec);
+	for (size_t i = 0; i < s->n_env; i++) {
+		w_start(wr, "env");
+		w_attr(wr, "name", s->env[i].name);
+		w_attr(wr, "value", s->env[i].value);
+		w_end(wr);
+	}
+	w_start(wr, "limits");
+	w_num_set(wr, "memory", l->memory);
+	w_num_set(wr, "pids", l->pids);
+	w_num_set(wr, "nofile", l->nofile);
+	w_num_set(wr, "wall", l->wall);
+	w_num_set(wr, "cpu", l->cpu);
+	w_num_set(wr, "fsize", l->fsize);
+	w_end(wr);
+	if (s->has_syscalls) {
+		w_start(wr, "syscalls");
+		w_attr(wr, "default", syscall_action_name(s->syscall_default));
+		w_num(wr, "errno", (uint64_t)s->syscall_errno);
+		write_names(wr, "allow", s->syscalls_allow);
+		write_names(wr, "deny", s->syscalls_deny);
+		w_end(wr);
+	}
+	w_end(wr);
+}
+
+static void write_accounts(struct writer *wr, const struct recipe *r)
+{
+	for (size_t i = 0; i < r->n_users; i++) {
+		w_start(wr, "user");
+		w_attr(wr, "name", r->users[i].name);
+		w_num(wr, "uid", r->users[i].uid);
+		w_num(wr, "gid", r->users[i].gid);
+		w_attr(wr, "home", r->users[i].home);
+		w_end(wr);
+	}
+	for (size_t i = 0; i < r->n_writables; i++) {
+		const struct writable *wa = &r->writables[i];
+
+		w_start(wr, "writable");
+		w_attr(wr, "path", wa->path);
+		w_attr(wr, "kind", writable_kind_name(wa->kind));
+		w_num(wr, "size", wa->size);
+		w_num(wr, "uid", wa->uid);
+		w_num(wr, "gid", wa->gid);
+		w_mode(wr, wa->mode);
+		w_end(wr);
+	}
+}
+
+/* The manifest describes itself nowhere: a file cannot hold its own digest. */
+static int is_manifest_path(const char *path)
+{
+	return !strcmp(path, MANIFEST_IMAGE_PATH) ||
+	       !strcmp(path, MANIFEST_IMAGE_DIR);
+}
+
+static void write_entry(struct writer *wr, const struct entry *en)
+{
+	w_start(wr, S_ISDIR(en->mode) ? "dir" : S_ISLNK(en->mode) ? "symlink" : "file");
+	w_attr(wr, "path", en->path);
+	if (!S_ISLNK(en->mode))
+		w_mode(wr, en->mode);
+	w_num(wr, "uid", en->uid);
+	w_num(wr, "gid", en->gid);
+	if (S_ISREG(en->mode)) {
+		w_num(wr, "size", en->len);
+		w_attr(wr, "sha256", en->digest);
+	}
+	w_attr(wr, "target", en->target);
+	w_end(wr);
+}
+
+static void write_files(struct writer *wr, const struct contents *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += !is_manifest_path(c->v[i].path);
+	w_start(wr, "files");
+	w_num(wr, "count", n);
+	w_num(wr, "bytes", c->bytes);
+	for (size_t i = 0; i < c->n; i++)
+		if (!is_manifest_path(c->v[i].path))
+			write_entry(wr, &c->v[i]);
+	w_end(wr);
+}
+
+static void writer_open(struct writer *wr)
+{
+	wr->buf = xmlBufferCreate();
+	wr->w = xmlNewTextWriterMemory(wr->buf, 0);
+	if (!wr->buf || !wr->w) {
+		fputs("imgtool: out of memory\n", stderr);
+		exit(1);
+	}
+	xmlTextWriterSetIndent(wr->w, 1);
+	xmlTextWriterSetIndentString(wr->w, BAD_CAST "  ");
+	xmlTextWriterStartDocument(wr->w, NULL, "UTF-8", NULL);
+}
+
+static void writer_close(struct writer *wr, struct buf *out)
+{
+	xmlTextWriterEndDocument(wr->w);
+	xmlFreeTextWriter(wr->w);
+	buf_add(out, xmlBufferContent(wr->buf), (size_t)xmlBufferLength(wr->buf));
+	xmlBufferFree(wr->buf);
+}
+
+static void write_head(struct writer *wr, const struct recipe *r,
+		       const struct contents *c)
+{
+	char digest[DIGEST_HEX];
+
+	w_start(wr, "manifest");
+	w_attr(wr, "format", MANIFEST_FORMAT);
+	w_attr(wr, "name", r->name);
+	w_attr(wr, "version", r->version);
+	w_num(wr, "epoch", (uint64_t)c->epoch);
+	sha256_hex(r->canonical, r->canonical_len, digest);
+	w_attr(wr, "recipe-sha256", digest);
+}
+
+static void write_body(struct writer *wr, const struct recipe *r,
+		       const struct contents *c)
+{
+	write_service(wr, &r->service);
+	write_accounts(wr, r);
+	write_files(wr, c);
+}
+
+void manifest_render_image(const struct recipe *r, const struct contents *c,
+			   struct buf *out)
+{
+	struct writer wr;
+
+	writer_open(&wr);
+	write_head(&wr, r, c);
+	write_body(&wr, r, c);
+	w_end(&wr);
+	writer_close(&wr, out);
+}
+
+static void write_outputs(struct writer *wr, const struct manifest_output *outs,
+			  size_t n, const char *logs_file)
+{
+	for (size_t i = 0; i < n; i++) {
+		w_start(wr, "output");
+		w_attr(wr, "format", format_name(outs[i].format));
+		w_attr(wr, "file", outs[i].file);
+		w_num(wr, "size", outs[i].size);
+		w_attr(wr, "sha256", outs[i].digest[0] ? outs[i].digest : NULL);
+		w_end(wr);
+	}
+	if (logs_file) {
+		w_start(wr, "logs");
+		w_attr(wr, "file", logs_file);
+		w_end(wr);
+	}
+}
+
+void manifest_render_outside(const struct recipe *r, const struct contents *c,
+			     const char *build_id,
+			     const struct manifest_output *outs, size_t n_outs,
+			     const char *logs_file, struct buf *out)
+{
+	struct writer wr;
+	char built[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	strftime(built, sizeof(built), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	writer_open(&wr);
+	write_head(&wr, r, c);
+	w_attr(&wr, "build-id", build_id);
+	w_attr(&wr, "built", built);
+	write_outputs(&wr, outs, n_outs, logs_file);
+	write_body(&wr, r, c);
+	w_end(&wr);
+	writer_close(&wr, out);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+struct reader {
+	const char *name;	/* the manifest's file name, for messages */
+	struct error *e;
+	int failed;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int bad(struct reader *rd, xmlNodePtr n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (rd->failed)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rd->failed = 1;
+	return error_bad(rd->e, "%s:%ld: %s: %s", rd->name, xmlGetLineNo(n),
+			 (const char *)n->name, msg);
+}
+
+static int is(xmlNodePtr n, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST name);
+}
+
+/* Returns a malloc'd copy of an attribute, or NULL when absent. */
+static char *attr(xmlNodePtr n, const char *name)
+{
+	xmlChar *v = xmlGetProp(n, BAD_CAST name);
+	char *s;
+
+	if (!v)
+		return NULL;
+	s = xstrdup((const char *)v);
+	xmlFree(v);
+	return s;
+}
+
+static char *attr_req(struct reader *rd, xmlNodePtr n, const char *name)
+{
+	char *s = attr(n, name);
+
+	if (!s)
+		bad(rd, n, "missing attribute %s", name);
+	return s;
+}
+
+static uint64_t attr_num(struct reader *rd, xmlNodePtr n, const char *name,
+			 uint64_t max)
+{
+	char *s = attr(n, name);
+	uint64_t v = 0;
+
+	if (s && parse_uint(s, 0, max, &v) < 0)
+		bad(rd, n, "attribute %s is not a number in range", name);
+	free(s);
+	return v;
+}
+
+static mode_t attr_mode(struct reader *rd, xmlNodePtr n)
+{
+	char *s = attr(n, "mode");
+	mode_t m = 0;
+
+	if (s && mode_apply(s, 0, 0, &m) < 0)
+		bad(rd, n, "mode \"%s\" is not a mode", s);
+	free(s);
+	return m & 07777;
+}
+
+static int is_digest(const char *s)
+{
+	size_t n = 0;
+
+	for (; s && s[n]; n++)
+		if (!strchr("0123456789abcdef", s[n]))
+			return 0;
+	return n == 64;
+}
+
+static void read_entry(struct reader *rd, xmlNodePtr n, struct contents *c)
+{
+	struct entry en = { 0 };
+	char *digest = NULL;
+
+	en.path = attr_req(rd, n, "path");
+	en.uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
+	en.gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	if (is(n, "dir")) {
+		en.mode = S_IFDIR | attr_mode(rd, n);
+	} else if (is(n, "symlink")) {
+		en.mode = S_IFLNK | 0777;
+		en.target = attr_req(rd, n, "target");
+	} else {
+		en.mode = S_IFREG | attr_mode(rd, n);
+		en.len = attr_num(rd, n, "size", CONTENTS_MAX_BYTES);
+		digest = attr_req(rd, n, "sha256");
+		if (digest && !is_digest(digest))
+			bad(rd, n, "sha256 \"%s\" is not a digest", digest);
+		else if (digest)
+			memcpy(en.digest, digest, DIGEST_HEX);
+	}
+	if (!rd->failed && !path_is_clean(en.path))
+		bad(rd, n, "path \"%s\" is not a clean absolute path", en.path);
+	if (!rd->failed && contents_add(c, &en, rd->e) < 0)
+		rd->failed = 1;
+	free(en.path);
+	free(en.target);
+	free(digest);
+}
+
+static void read_files(struct reader *rd, xmlNodePtr files, struct contents *c)
+{
+	for (xmlNodePtr n = files->children; n && !rd->failed; n = n->next)
+		if (is(n, "dir") || is(n, "file") || is(n, "symlink"))
+			read_entry(rd, n, c);
+		else if (n->type == XML_ELEMENT_NODE)
+			bad(rd, n, "unknown element in files");
+}
+
+static enum recycle parse_recycle(const char *s)
+{
+	if (s && !strcmp(s, "session"))
+		return RECYCLE_SESSION;
+	if (s && !strcmp(s, "interval"))
+		return RECYCLE_INTERVAL;
+	return RECYCLE_CONNECTION;
+}
+
+static enum network parse_network(const char *s)
+{
+	if (s && !strcmp(s, "loopback"))
+		return NETWORK_LOOPBACK;
+	if (s && !strcmp(s, "host"))
+		return NETWORK_HOST;
+	return NETWORK_NONE;
+}
+
+static enum syscall_action parse_action(const char *s)
+{
+	for (int a = SYSCALL_KILL; a <= SYSCALL_LOG; a++)
+		if (s && !strcmp(s, syscall_action_name((enum syscall_action)a)))
+			return (enum syscall_action)a;
+	return SYSCALL_KILL;
+}
+
+static void read_limits(struct reader *rd, xmlNodePtr n, struct limits *l)
+{
+	l->memory = attr_num(rd, n, "memory", UINT64_MAX);
+	l->pids = attr_num(rd, n, "pids", UINT32_MAX);
+	l->nofile = attr_num(rd, n, "nofile", UINT32_MAX);
+	l->wall = attr_num(rd, n, "wall", UINT32_MAX);
+	l->cpu = attr_num(rd, n, "cpu", UINT32_MAX);
+	l->fsize = attr_num(rd, n, "fsize", UINT64_MAX);
+}
+
+static char **read_names(xmlNodePtr parent, const char *elem)
+{
+	struct strv v = { 0 };
+
+	for (xmlNodePtr n = parent->children; n; n = n->next) {
+		char *name = is(n, elem) ? attr(n, "name") : NULL;
+
+		if (name && v.n < 1024)
+			strv_push(&v, name);
+		else
+			free(name);
+	}
+	if (!v.v)
+		strv_push(&v, NULL);
+	return v.v;
+}
+
+static void read_syscalls(struct reader *rd, xmlNodePtr n, struct service *s)
+{
+	char *def = attr(n, "default");
+
+	s->has_syscalls = 1;
+	s->syscall_default = parse_action(def);
+	s->syscall_errno = (int)attr_num(rd, n, "errno", 4095);
+	s->syscalls_allow = read_names(n, "allow");
+	s->syscalls_deny = read_names(n, "deny");
+	free(def);
+}
+
+static void read_env(struct reader *rd, xmlNodePtr n, struct service *s)
+{
+	if (s->n_env >= 256) {
+		bad(rd, n, "more than %d variables", 256);
+		return;
+	}
+	s->env = xrealloc(s->env, (s->n_env + 1) * sizeof(*s->env));
+	s->env[s->n_env].name = attr_req(rd, n, "name");
+	s->env[s->n_env].value = attr_req(rd, n, "value");
+	s->n_env++;
+}
+
+static void read_service_children(struct reader *rd, xmlNodePtr svc,
+				  struct service *s)
+{
+	for (xmlNodePtr n = svc->children; n && !rd->failed; n = n->next) {
+		if (is(n, "exec")) {
+			xmlChar *t = xmlNodeGetContent(n);
+
+			free(s->exec);
+			s->exec = xstrdup(t ? (const char *)t : "");
+			xmlFree(t);
+		} else if (is(n, "env")) {
+			read_env(rd, n, s);
+		} else if (is(n, "limits")) {
+			read_limits(rd, n, &s->limits);
+		} else if (is(n, "syscalls")) {
+			read_syscalls(rd, n, s);
+		}
+	}
+}
+
+static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
+{
+	char *recycle = attr(n, "recycle"), *network = attr(n, "network");
+
+	s->present = 1;
+	s->user = attr_req(rd, n, "user");
+	s->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
+	s->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	if (!rd->failed && s->uid == 0)
+		bad(rd, n, "the service user %s is root", s->user);
+	s->recycle = parse_recycle(recycle);
+	s->network = parse_network(network);
+	s->listen = attr(n, "listen");
+	s->workdir = attr(n, "workdir");
+	s->idle = attr_num(rd, n, "idle", UINT32_MAX);
+	s->period = attr_num(rd, n, "period", UINT32_MAX);
+	s->grace = attr_num(rd, n, "grace", UINT32_MAX);
+	s->max_instances = attr_num(rd, n, "max-instances", 1u << 20);
+	s->per_client = attr_num(rd, n, "per-client", 1u << 20);
+	s->pool = attr_num(rd, n, "pool", 1024);
+	read_service_children(rd, n, s);
+	if (!rd->failed && !s->exec)
+		bad(rd, n, "missing exec");
+	free(recycle);
+	free(network);
+}
+
+static void read_writable(struct reader *rd, xmlNodePtr n, struct manifest *m)
+{
+	struct writable *w;
+	char *kind;
+
+	if (m->n_writables >= MANIFEST_MAX_WRITABLES) {
+		bad(rd, n, "more than %d writable areas", MANIFEST_MAX_WRITABLES);
+		return;
+	}
+	m->writables = xrealloc(m->writables,
+				(m->n_writables + 1) * sizeof(*m->writables));
+	w = &m->writables[m->n_writables++];
+	memset(w, 0, sizeof(*w));
+	w->path = attr_req(rd, n, "path");
+	kind = attr_req(rd, n, "kind");
+	w->kind = kind && !strcmp(kind, "log") ? WRITABLE_LOG :
+		  kind && !strcmp(kind, "state") ? WRITABLE_STATE : WRITABLE_SCRATCH;
+	w->size = attr_num(rd, n, "size", RECIPE_MAX_AREA);
+	w->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
+	w->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	w->mode = attr_mode(rd, n);
+	if (!rd->failed && (!path_is_clean(w->path) || !strcmp(w->path, "/")))
+		bad(rd, n, "path \"%s\" is not a clean absolute path", w->path);
+	free(kind);
+}
+
+static void read_user(struct reader *rd, xmlNodePtr n, struct manifest *m)
+{
+	struct user *u;
+
+	if (m->n_users >= RECIPE_MAX_USERS) {
+		bad(rd, n, "more than %d users", RECIPE_MAX_USERS);
+		return;
+	}
+	m->users = xrealloc(m->users, (m->n_users + 1) * sizeof(*m->users));
+	u = &m->users[m->n_users++];
+	memset(u, 0, sizeof(*u));
+	u->name = attr_req(rd, n, "name");
+	u->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
+	u->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	u->home = attr(n, "home");
+}
+
+static void read_output(struct reader *rd, xmlNodePtr n, struct manifest *m)
+{
+	struct manifest_output *o;
+	char *format, *digest;
+
+	if (m->n_outputs >= MANIFEST_MAX_OUTPUTS) {
+		bad(rd, n, "more than %d outputs", MANIFEST_MAX_OUTPUTS);
+		return;
+	}
+	o = &m->outputs[m->n_outputs++];
+	format = attr_req(rd, n, "format");
+	o->format = format ? format_parse(format) : 0;
+	o->file = attr_req(rd, n, "file");
+	o->size = attr_num(rd, n, "size", UINT64_MAX);
+	digest = attr(n, "sha256");
+	if (digest && is_digest(digest))
+		memcpy(o->digest, digest, DIGEST_HEX);
+	if (!rd->failed && (!o->format || !o->file || strchr(o->file, '/') ||
+			    o->file[0] == '.'))
+		bad(rd, n, "output \"%s\" is not a file name beside the manifest",
+		    o->file ? o->file : "");
+	free(format);
+	free(digest);
+}
+
+static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m)
+{
+	if (is(n, "files"))
+		read_files(rd, n, &m->files);
+	else if (is(n, "service"))
+		read_service(rd, n, &m->service);
+	else if (is(n, "writable"))
+		read_writable(rd, n, m);
+	else if (is(n, "user"))
+		read_user(rd, n, m);
+	else if (is(n, "output"))
+		read_output(rd, n, m);
+	else if (is(n, "logs")) {
+		free(m->logs_file);
+		m->logs_file = attr(n, "file");
+	}
+}
+
+static void read_root(struct reader *rd, xmlNodePtr root, struct manifest *m)
+{
+	char *format = attr(root, "format");
+	uint64_t epoch;
+
+	if (!is(root, "manifest"))
+		bad(rd, root, "not a manifest (root element is %s)",
+		    (const char *)root->name);
+	else if (!format || strcmp(format, MANIFEST_FORMAT))
+		bad(rd, root, "unsupported manifest format \"%s\"",
+		    format ? format : "");
+	free(format);
+	if (rd->failed)
+		return;
+	m->name = attr_req(rd, root, "name");
+	m->version = attr(root, "version");
+	m->build_id = attr(root, "build-id");
+	m->recipe_digest = attr(root, "recipe-sha256");
+	m->built = attr(root, "built");
+	epoch = attr_num(rd, root, "epoch", INT64_MAX);
+	m->epoch = (int64_t)epoch;
+	m->files.epoch = m->epoch;
+	for (xmlNodePtr n = root->children; n && !rd->failed; n = n->next)
+		read_child(rd, n, m);
+	contents_sort(&m->files);
+}
+
+struct manifest *manifest_parse(const char *data, size_t len, const char *name,
+				struct error *e)
+{
+	struct reader rd = { .name = name, .e = e };
+	struct manifest *m;
+	xmlDocPtr doc;
+
+	if (len > MANIFEST_MAX_BYTES || len > INT32_MAX) {
+		error_bad(e, "%s: larger than %u bytes", name, MANIFEST_MAX_BYTES);
+		return NULL;
+	}
+	/* No entities, no DTD, no network: a manifest is plain data. */
+	doc = xmlReadMemory(data, (int)len, name, NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!doc || !xmlDocGetRootElement(doc) || doc->intSubset) {
+		const xmlError *xe = xmlGetLastError();
+
+		error_bad(e, "%s:%d: not a well-formed manifest%s%s", name,
+			  xe ? xe->line : 0, xe && xe->message ? ": " : "",
+			  xe && xe->message ? xe->message : "");
+		e->msg[strcspn(e->msg, "\n")] = '\0';
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof(*m));
+	read_root(&rd, xmlDocGetRootElement(doc), m);
+	xmlFreeDoc(doc);
+	if (rd.failed) {
+		manifest_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct manifest *manifest_load(const char *path, struct error *e)
+{
+	char *data;
+	size_t len;
+	struct manifest *m;
+
+	if (read_file(path, MANIFEST_MAX_BYTES, &data, &len, e) < 0)
+		return NULL;
+	m = manifest_parse(data, len, path, e);
+	free(data);
+	return m;
+}
+
+static void free_names(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+static void service_free(struct service *s)
+{
+	free(s->user);
+	free(s->listen);
+	free(s->exec);
+	free(s->workdir);
+	for (size_t i = 0; i < s->n_env; i++) {
+		free(s->env[i].name);
+		free(s->env[i].value);
+	}
+	free(s->env);
+	free_names(s->syscalls_allow);
+	free_names(s->syscalls_deny);
+}
+
+void manifest_free(struct manifest *m)
+{
+	if (!m)
+		return;
+	free(m->name);
+	free(m->version);
+	free(m->build_id);
+	free(m->recipe_digest);
+	free(m->built);
+	contents_free(&m->files);
+	for (size_t i = 0; i < m->n_writables; i++)
+		free(m->writables[i].path);
+	free(m->writables);
+	for (size_t i = 0; i < m->n_users; i++) {
+		free(m->users[i].name);
+		free(m->users[i].home);
+	}
+	free(m->users);
+	for (size_t i = 0; i < m->n_outputs; i++)
+		free(m->outputs[i].file);
+	free(m->logs_file);
+	service_free(&m->service);
+	free(m);
+}

@@ -1,0 +1,73 @@
+/*
+ * manifest.h - the record of what an image holds.
+ *
+ * A manifest names the recipe and every input by digest, lists every file of
+ * the image with owner, mode, size and sha256, and carries the writable
+ * areas and the service spec that the supervisor runs. One copy sits inside
+ * the image at MANIFEST_IMAGE_PATH; the copy beside the image
+ * (NAME.manifest.xml) adds the output files with their digests and the wall
+ * clock time of the build.
+ *
+ * Manifests are read back by inspect, verify, the cache and the supervisor,
+ * and may come from elsewhere: they are parsed as untrusted input.
+ */
+#ifndef IMGTOOL_MANIFEST_H
+#define IMGTOOL_MANIFEST_H
+
+#include <stdint.h>
+#include "contents.h"
+#include "recipe.h"
+#include "util.h"
+
+#define MANIFEST_IMAGE_DIR "/etc/imgtool"
+#define MANIFEST_IMAGE_PATH "/etc/imgtool/manifest.xml"
+#define MANIFEST_MAX_BYTES (256u << 20)
+#define MANIFEST_MAX_OUTPUTS 16
+
+struct manifest_output {
+	unsigned format;	/* enum output_format */
+	char *file;		/* file name beside the manifest */
+	uint64_t size;
+	char digest[DIGEST_HEX];
+};
+
+struct manifest {
+	char *name, *version;
+	char *build_id;		/* digest of the in-image manifest: the cache key */
+	char *recipe_digest;
+	int64_t epoch;
+	char *built;		/* wall clock time of the build, or NULL */
+	struct contents files;	/* entries without src; digests set */
+	struct writable *writables;
+	size_t n_writables;
+	struct service service;
+	struct user *users;
+	size_t n_users;
+	struct manifest_output outputs[MANIFEST_MAX_OUTPUTS];
+	size_t n_outputs;
+	char *logs_file;	/* the stamped log volume, or NULL */
+};
+
+/*
+ * Renders the in-image manifest of r and c. The result is deterministic:
+ * the same recipe and inputs give the same bytes.
+ */
+void manifest_render_image(const struct recipe *r, const struct contents *c,
+			   struct buf *out);
+
+/*
+ * Renders the manifest that goes beside the images: the in-image one plus
+ * the build id, the outputs and the build time.
+ */
+void manifest_render_outside(const struct recipe *r, const struct contents *c,
+			     const char *build_id,
+			     const struct manifest_output *outs, size_t n_outs,
+			     const char *logs_file, struct buf *out);
+
+/* Loads a manifest file. Errors name the file (status 3 if malformed). */
+struct manifest *manifest_load(const char *path, struct error *e);
+struct manifest *manifest_parse(const char *data, size_t len,
+				const char *name, struct error *e);
+void manifest_free(struct manifest *m);
+
+#endif

@@ -1,0 +1,678 @@
+/*
+ * util.c - small helpers shared by the builder and the command line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+
+#include "util.h"
+
+static int error_vset(struct error *e, int status, int with_errno,
+		      const char *fmt, va_list ap)
+{
+	int saved = errno;
+	int n;
+
+	if (!e)
+		return -1;
+	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	if (with_errno && n >= 0 && (size_t)n < sizeof(e->msg))
+		snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(saved));
+	e->status = status;
+	errno = saved;
+	return -1;
+}
+
+int error_set(struct error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(e, 1, 0, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_bad(struct error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(e, 3, 0, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_errno(struct error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_vset(e, 1, 1, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void out_of_memory(void)
+{
+	static const char msg[] = "imgtool: out of memory\n";
+
+	/* write(2) rather than stdio: stdio may need memory itself. */
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		out_of_memory();
+	va_end(ap);
+	return p;
+}
+
+void strv_push(struct strv *s, char *owned)
+{
+	if (s->n + 2 > s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 8;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = owned;
+	s->v[s->n] = NULL;
+}
+
+void strv_free(struct strv *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+static void buf_grow(struct buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need < b->len)
+		out_of_memory();
+	if (need <= b->cap)
+		return;
+	if (b->cap == 0)
+		b->cap = 256;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+void buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory();
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* Parses digits into *out, refusing empty strings and overflow. */
+static const char *parse_digits(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return NULL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return NULL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return s;
+}
+
+/* Multiplies, refusing overflow and results above max. */
+static int scale(uint64_t v, uint64_t unit, uint64_t max, uint64_t *out)
+{
+	if (unit && v > max / unit)
+		return -1;
+	v *= unit;
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+	const char *end = parse_digits(s, &v);
+
+	if (!end || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	uint64_t v, unit = 1;
+	const char *end = parse_digits(s, &v);
+	const char *u;
+
+	if (!end)
+		return -1;
+	if (*end) {
+		if (end[1] && !(end[1] == 'i' && end[2] == 'B' && !end[3]) &&
+		    !(end[1] == 'B' && !end[2]))
+			return -1;
+		u = strchr(units, *end);
+		if (!u || !*u)
+			return -1;
+		for (const char *p = units; p <= u; p++)
+			unit *= 1024;
+	}
+	return scale(v, unit, max, out);
+}
+
+int parse_duration(const char *s, uint64_t max_seconds, uint64_t *out)
+{
+	uint64_t v, unit = 1;
+	const char *end = parse_digits(s, &v);
+
+	if (!end)
+		return -1;
+	if (*end) {
+		if (end[1])
+			return -1;
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		default: return -1;
+		}
+	}
+	return scale(v, unit, max_seconds, out);
+}
+
+int path_is_clean(const char *path)
+{
+	const char *p = path;
+
+	if (!path || path[0] != '/' || strlen(path) >= PATH_MAX)
+		return 0;
+	if (!strcmp(path, "/"))
+		return 1;
+	while (*p == '/') {
+		const char *c = p + 1;
+		size_t n = strcspn(c, "/");
+
+		if (n == 0)
+			return 0;	/* "//" or a trailing slash */
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		p = c + n;
+	}
+	return 1;
+}
+
+int read_file(const char *path, size_t max, char **data, size_t *len,
+	      struct error *e)
+{
+	struct buf b = { 0 };
+	char chunk[65536];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return error_errno(e, "%s", path);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_errno(e, "%s: read", path);
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		if (b.len + (size_t)n > max) {
+			error_bad(e, "%s: larger than %zu bytes", path, max);
+			goto fail;
+		}
+		buf_add(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	if (!b.data)
+		b.data = xcalloc(1, 1);
+	*data = b.data;
+	*len = b.len;
+	return 0;
+fail:
+	close(fd);
+	buf_free(&b);
+	return -1;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode, struct error *e)
+{
+	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+
+	if (fd < 0) {
+		error_errno(e, "%s", tmp);
+		free(tmp);
+		return -1;
+	}
+	if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 ||
+	    fsync(fd) < 0) {
+		error_errno(e, "%s", tmp);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		error_errno(e, "%s", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		error_errno(e, "%s", path);
+		goto fail;
+	}
+	free(tmp);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return -1;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+		      struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	/* A directory we could not read: make it writable and readable. */
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static void to_hex(const unsigned char *md, unsigned n, char out[DIGEST_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (unsigned i = 0; i < n && i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL))
+		out_of_memory();
+	to_hex(md, n, out);
+}
+
+int sha256_file_hex(const char *path, char out[DIGEST_HEX], struct error *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+	unsigned n = 0;
+	int rc = -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (!ctx)
+		out_of_memory();
+	if (fd < 0) {
+		error_errno(e, "%s", path);
+		goto out;
+	}
+	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			error_errno(e, "%s: read", path);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		EVP_DigestUpdate(ctx, chunk, (size_t)r);
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &n)) {
+		to_hex(md, n, out);
+		rc = 0;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* The package that brings each tool we run, for the message when it is missing. */
+static const char *tool_package(const char *tool)
+{
+	static const char *const map[][2] = {
+		{ "mkfs.erofs", "erofs-utils" }, { "fsck.erofs", "erofs-utils" },
+		{ "mksquashfs", "squashfs-tools" }, { "unsquashfs", "squashfs-tools" },
+		{ "mkfs.ext4", "e2fsprogs" }, { "fakeroot", "fakeroot" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(map[i][0], tool))
+			return map[i][1];
+	return NULL;
+}
+
+/*
+ * Finds a tool in PATH, then in the sbin directories: mkfs.ext4 lives in
+ * /usr/sbin, which an unprivileged user's PATH often lacks.
+ */
+char *find_tool(const char *tool)
+{
+	const char *path = getenv("PATH");
+	char *dirs = xasprintf("%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin");
+	char *save = NULL, *found = NULL;
+
+	if (strchr(tool, '/')) {
+		free(dirs);
+		return xstrdup(tool);
+	}
+	for (char *d = strtok_r(dirs, ":", &save); d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		char *p = xasprintf("%s/%s", *d ? d : ".", tool);
+
+		if (access(p, X_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	free(dirs);
+	return found;
+}
+
+int run_command(char *const argv[], int quiet, struct error *e)
+{
+	char *tool = find_tool(argv[0]);
+	const char *pkg = tool_package(argv[0]);
+	int status;
+	pid_t pid;
+
+	if (!tool)
+		return error_set(e, "%s: not found%s%s%s", argv[0],
+				 pkg ? " (install the package " : "", pkg ? pkg : "",
+				 pkg ? ")" : "");
+	pid = fork();
+	if (pid < 0) {
+		free(tool);
+		return error_errno(e, "fork");
+	}
+	if (pid == 0) {
+		if (quiet) {
+			int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+			if (fd >= 0)
+				dup2(fd, STDOUT_FILENO);
+		}
+		execv(tool, argv);
+		fprintf(stderr, "imgtool: %s: %s\n", tool, strerror(errno));
+		_exit(127);
+	}
+	free(tool);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return error_errno(e, "waitpid");
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		return error_set(e, "%s exited with status %d", argv[0],
+				 WEXITSTATUS(status));
+	return error_set(e, "%s killed by signal %d", argv[0], WTERMSIG(status));
+}
+
+static int mode_octal(const char *spec, mode_t *out)
+{
+	uint64_t v = 0;
+
+	for (const char *p = spec; *p; p++) {
+		if (*p < '0' || *p > '7' || p - spec >= 5)
+			return -1;
+		v = v * 8 + (uint64_t)(*p - '0');
+	}
+	*out = (mode_t)v;
+	return 0;
+}
+
+/* The bits a "who" letter set stands for, for the rwx/s/t letters. */
+static mode_t who_mask(const char *who, size_t n)
+{
+	mode_t m = 0;
+
+	if (n == 0)
+		return 07777;
+	for (size_t i = 0; i < n; i++) {
+		switch (who[i]) {
+		case 'u': m |= S_ISUID | S_IRWXU; break;
+		case 'g': m |= S_ISGID | S_IRWXG; break;
+		case 'o': m |= S_IRWXO; break;
+		case 'a': m |= 07777; break;
+		}
+	}
+	return m;
+}
+
+/* Parses the perms letters of one clause into the bits they name. */
+static int perm_bits(const char *p, size_t n, mode_t cur, int is_dir,
+		     mode_t *out)
+{
+	mode_t b = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		switch (p[i]) {
+		case 'r': b |= 0444; break;
+		case 'w': b |= 0222; break;
+		case 'x': b |= 0111; break;
+		case 'X':
+			if (is_dir || (cur & 0111))
+				b |= 0111;
+			break;
+		case 's': b |= S_ISUID | S_ISGID; break;
+		case 't': b |= S_ISVTX; break;
+		default: return -1;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
+static int mode_clause(const char *c, size_t len, mode_t *mode, int is_dir)
+{
+	size_t w = strspn(c, "ugoa");
+	mode_t mask, bits;
+	char op;
+
+	if (w >= len || !strchr("+-=", c[w]))
+		return -1;
+	op = c[w];
+	mask = who_mask(c, w);
+	if (perm_bits(c + w + 1, len - w - 1, *mode, is_dir, &bits) < 0)
+		return -1;
+	bits &= mask;
+	if (op == '+')
+		*mode |= bits;
+	else if (op == '-')
+		*mode &= ~bits;
+	else
+		*mode = (*mode & ~mask) | bits;
+	return 0;
+}
+
+int mode_apply(const char *spec, mode_t mode, int is_dir, mode_t *out)
+{
+	mode_t m = mode & 07777;
+
+	if (!spec || !*spec || strlen(spec) > 64)
+		return -1;
+	if (spec[0] >= '0' && spec[0] <= '7')
+		return mode_octal(spec, out);
+	for (const char *c = spec; ; ) {
+		size_t len = strcspn(c, ",");
+
+		if (mode_clause(c, len, &m, is_dir) < 0)
+			return -1;
+		if (!c[len])
+			break;
+		c += len + 1;
+	}
+	*out = m;
+	return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * util.h - small helpers shared by the builder and the command line.
+ *
+ * Library code reports failure by returning -1 and filling a struct error;
+ * only command-line leaf code prints and exits (DESIGN.md, "Two error tiers").
+ */
+#ifndef IMGTOOL_UTIL_H
+#define IMGTOOL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ERROR_MAX 1024
+
+/* An error message, already formatted for the user ("file:line: elem: msg"). */
+struct error {
+	char msg[ERROR_MAX];
+	int status;	/* exit status the command should use: 1 failure, 3 bad input */
+};
+
+/* Fills e (status 1) and returns -1, so callers can "return error_set(...)". */
+int error_set(struct error *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Same, with exit status 3: the recipe or image is at fault, not the system. */
+int error_bad(struct error *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Same as error_set, with ": strerror(errno)" appended. */
+int error_errno(struct error *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Allocation that cannot fail: out of memory ends the process. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable array of strings. */
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+void strv_push(struct strv *s, char *owned);
+void strv_free(struct strv *s);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct buf {
+	char *data;
+	size_t len, cap;
+};
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+/*
+ * Parses a size such as "16M", "512K", "2G" or "4096" into bytes.
+ * Returns -1 if s is not a size or exceeds max.
+ */
+int parse_size(const char *s, uint64_t max, uint64_t *out);
+/* Parses a duration such as "30s", "5m", "24h", "2d" or "10" (seconds). */
+int parse_duration(const char *s, uint64_t max_seconds, uint64_t *out);
+/* Parses a decimal number in [min, max]. */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Applies a chmod-style mode to mode: octal ("0644") or symbolic clauses
+ * ("a=rX,u+w", who in ugoa, op in +-=, perms in rwxXst). is_dir matters for
+ * X. Returns -1 if spec does not parse. Recipe validation uses it with any
+ * mode to check a spec; the builder applies it to every tree entry.
+ */
+int mode_apply(const char *spec, mode_t mode, int is_dir, mode_t *out);
+
+/*
+ * True if path is absolute, normalized (no "//", no "." or ".." component,
+ * no trailing slash except "/" itself) and shorter than PATH_MAX.
+ */
+int path_is_clean(const char *path);
+
+/* Reads a whole file (at most max bytes) into a malloc'd buffer. */
+int read_file(const char *path, size_t max, char **data, size_t *len,
+	      struct error *e);
+/*
+ * Writes data to path atomically: a temporary file in the same directory,
+ * fsync, rename. Nothing appears under path unless complete.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len,
+		      mode_t mode, struct error *e);
+
+/* Removes a file or a directory tree; missing paths are not an error. */
+int remove_tree(const char *path);
+/* mkdir -p with the given mode for created directories. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* sha256 of a buffer or a file, as 64 lowercase hex digits plus NUL. */
+#define DIGEST_HEX 65
+void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX]);
+int sha256_file_hex(const char *path, char out[DIGEST_HEX], struct error *e);
+
+/* Finds a tool in PATH and the sbin directories; malloc'd path or NULL. */
+char *find_tool(const char *tool);
+/*
+ * Runs argv (argv[0] found with find_tool), waits; 0 if it exited 0, else -1
+ * with e naming the tool, its status, or the package that brings it.
+ */
+int run_command(char *const argv[], int quiet, struct error *e);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * imgtool - build read-only appliance images from XML recipes.
+ *
+ * This file is the command line: it parses arguments, calls the builder
+ * library and turns its errors into messages and exit statuses
+ * (0 ok, 1 failure, 2 usage, 3 bad recipe or image).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "image.h"
+#include "recipe.h"
+#include "writer.h"
+
+#define IMGTOOL_VERSION "0.1.0"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"usage: imgtool COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  validate RECIPE              check a recipe without building\n"
+	"  build [-o DIR] [--format F] [-q] [--force] RECIPE\n"
+	"                               build the images the recipe asks for\n"
+	"  inspect IMAGE                summarize an image from its manifest\n"
+	"  verify IMAGE                 recompute every digest of an image\n"
+	"\n"
+	"formats: erofs, squashfs, tar, tree (comma-separated with --format)\n"
+	"exit status: 0 ok, 1 failure, 2 usage, 3 bad recipe or image\n"
+	"see imgtool(1) and imgtool-recipe(5)\n";
+
+static int usage(FILE *f, int status)
+{
+	fputs(usage_text, f);
+	return status;
+}
+
+static int fail(const struct error *e)
+{
+	fprintf(stderr, "%s%s\n", e->status == 3 ? "" : "imgtool: ", e->msg);
+	return e->status ? e->status : 1;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	struct error e = { 0 };
+	struct recipe *r;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	r = recipe_load(argv[1], recipe_schema_path(), &e);
+	if (!r)
+		return fail(&e);
+	recipe_free(r);
+	return 0;
+}
+
+static int parse_formats(const char *list, unsigned *formats)
+{
+	char *copy = xstrdup(list), *save = NULL;
+
+	*formats = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		unsigned f = format_parse(t);
+
+		if (!f) {
+			fprintf(stderr, "imgtool: --format: unknown format \"%s\"\n", t);
+			free(copy);
+			return -1;
+		}
+		*formats |= f;
+	}
+	free(copy);
+	return *formats ? 0 : -1;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct build_opts o = { .outdir = "out", .progress = isatty(STDERR_FILENO) };
+	struct error e = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+o:f:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.outdir = optarg; break;
+		case 'f':
+			if (parse_formats(optarg, &o.formats) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'q': o.quiet = 1; break;
+		case 'F': o.force = 1; break;
+		case 'h': return usage(stdout, 0);
+		default: return usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (optind != argc - 1)
+		return usage(stderr, EXIT_USAGE);
+	o.recipe = argv[optind];
+	if (build_run(&o, &e) < 0)
+		return fail(&e);
+	return 0;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	struct error e = { 0 };
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (image_inspect(argv[1], stdout, &e) < 0)
+		return fail(&e);
+	return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	struct error e = { 0 };
+	int differences = 0;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (image_verify(argv[1], stdout, &differences, &e) < 0)
+		return fail(&e);
+	return differences ? 1 : 0;
+}
+
+/* Internal: the metadata step of a rootless build, run inside fakeroot. */
+static int cmd_apply_metadata(int argc, char **argv)
+{
+	struct error e = { 0 };
+	uint64_t epoch;
+
+	if (argc != 4 || parse_uint(argv[3], 0, INT64_MAX, &epoch) < 0)
+		return usage(stderr, EXIT_USAGE);
+	if (stage_apply_list(argv[1], argv[2], (int64_t)epoch, &e) < 0)
+		return fail(&e);
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "validate", cmd_validate },
+	{ "build", cmd_build },
+	{ "inspect", cmd_inspect },
+	{ "verify", cmd_verify },
+	{ "__apply-metadata", cmd_apply_metadata },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help"))
+		return usage(stdout, 0);
+	if (!strcmp(argv[1], "--version")) {
+		printf("imgtool %s\n", IMGTOOL_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "imgtool: unknown command \"%s\"\n", argv[1]);
+	return usage(stderr, EXIT_USAGE);
+}

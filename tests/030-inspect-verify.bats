@@ -1,0 +1,78 @@
+#!/usr/bin/env bats
+# imgtool inspect and verify.
+
+load helpers
+
+setup() {
+	W=$(workdir)
+}
+
+@test "inspect summarizes contents, sizes, writable areas and service" {
+	imgtool build -q -o "$W/out" recipes/web.xml
+	run "$IMGTOOL" inspect "$W/out/web.erofs"
+	assert_success
+	assert_line --regexp '^name +web version 1$'
+	assert_line --regexp '^output +erofs +web.erofs \('
+	assert_line --regexp '^  /www +3 entries'
+	assert_line --regexp '^writable +/var/log/httpd +log +16.0 MiB +owner 100:100$'
+	assert_line --regexp '^service +user www \(100:100\), recycle connection, network none$'
+	assert_line '  exec     /bin/busybox httpd -i -h /www'
+}
+
+@test "inspect of something that is not an image fails with status 3" {
+	echo hello >"$W/x.erofs"
+	echo '<nope/>' >"$W/x.manifest.xml"
+	run "$IMGTOOL" inspect "$W/x.erofs"
+	assert_failure 3
+	assert_output --partial "not a manifest"
+}
+
+@test "verify passes on every fresh format" {
+	imgtool build -q -o "$W/out" --format erofs,squashfs,tar,tree recipes/web.xml
+	for f in web.erofs web.squashfs web.tar web.tree; do
+		run "$IMGTOOL" verify "$W/out/$f"
+		assert_success
+		assert_output --partial "$W/out/$f: ok"
+	done
+}
+
+@test "verify names each changed, added and removed file and fails" {
+	imgtool build -q -o "$W/out" --format tree recipes/web.xml
+	t="$W/out/web.tree"
+	echo defaced >"$t/www/index.html"
+	echo new >"$t/www/extra.html"
+	rm "$t/www/robots.txt"
+	chmod 0777 "$t/etc/motd"
+	run "$IMGTOOL" verify "$t"
+	assert_failure 1
+	assert_line "changed /www/index.html: content"
+	assert_line "added /www/extra.html"
+	assert_line "removed /www/robots.txt"
+	assert_line "changed /etc/motd: mode"
+	assert_line --partial "DIFFERS"
+}
+
+@test "verify of a replaced erofs image names the image and the changed file" {
+	mkdir -p "$W/a" "$W/b"
+	cp -r "$ROOT/recipes" "$ROOT/templates" "$W/a/"
+	cp -r "$ROOT/recipes" "$ROOT/templates" "$W/b/"
+	echo defaced >"$W/b/recipes/web/site/index.html"
+	(cd "$W/a" && "$IMGTOOL" build -q -o out recipes/web.xml)
+	(cd "$W/b" && "$IMGTOOL" build -q -o out recipes/web.xml)
+	cp "$W/b/out/web.erofs" "$W/a/out/web.erofs"
+	run "$IMGTOOL" verify "$W/a/out/web.erofs"
+	assert_failure 1
+	assert_line "changed $W/a/out/web.erofs: image digest differs from the manifest"
+	assert_line "changed /www/index.html: content"
+}
+
+@test "verify compares owners in a tar" {
+	imgtool build -q -o "$W/out" --format tar recipes/web.xml
+	mkdir "$W/x"
+	tar -C "$W/x" -xpf "$W/out/web.tar"
+	chown 7:7 "$W/x/www/index.html"
+	tar -C "$W/x" --sort=name -cf "$W/out/web.tar" .
+	run "$IMGTOOL" verify "$W/out/web.tar"
+	assert_failure 1
+	assert_line "changed /www/index.html: owner"
+}
