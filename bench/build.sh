@@ -25,6 +25,24 @@ run_cold() {
 	done | median
 }
 
+# The same cold build as an unprivileged user: owners through fakeroot.
+run_cold_rootless() {
+	id nobody >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] || { echo 0; return; }
+	R=$(mktemp -d /tmp/imgtool-bench.XXXXXX)
+	cp -r recipes templates "$R/"
+	chmod 755 "$R"
+	chown -R nobody "$R"
+	for _ in $(seq "$ROUNDS"); do
+		rm -rf "$R/out"
+		s=$(now)
+		setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
+			env IMGTOOL_SCHEMA="$IMGTOOL_SCHEMA" "$IMGTOOL" build -q -o "$R/out" "$R/recipes/web.xml"
+		e=$(now)
+		echo $(((e - s) / 1000))
+	done | median
+	rm -rf "$R"
+}
+
 run_warm() {
 	"$IMGTOOL" build -q -o "$T/out" recipes/web.xml
 	for _ in $(seq "$ROUNDS"); do
@@ -43,6 +61,7 @@ run_bare_mkfs() {
 }
 
 cold=$(run_cold)
+rootless=$(run_cold_rootless)
 warm=$(run_warm)
 bare=$(run_bare_mkfs)
 image=$(stat -c %s "$T/out/web.erofs")
@@ -50,6 +69,7 @@ files=$(sed -n 's/.*<files count="[0-9]*" bytes="\([0-9]*\)".*/\1/p' "$T/out/web
 
 echo "rounds: $ROUNDS (median)"
 echo "cold build:          $((cold / 1000)) ms"
+echo "cold, rootless:      $((rootless / 1000)) ms (as nobody, through fakeroot)"
 echo "warm build:          $((warm / 1000)) ms (up to date)"
 echo "bare mkfs.erofs:     $((bare / 1000)) ms (peer: packing alone)"
 awk -v c="$cold" -v b="$bare" 'BEGIN {printf "cold / bare mkfs:    %.1f\n", c / b}'

@@ -15,7 +15,6 @@
 
 #include "writer.h"
 
-#define METADATA_LIST "metadata.list"
 #define FAKEROOT_STATE "fakeroot.state"
 #define LOGS_MIN_SIZE (2u << 20)	/* ext4 with a journal needs room */
 
@@ -105,45 +104,63 @@ static int stage_entry(const struct entry *en, const char *dir, struct error *e)
 	return rc;
 }
 
-static void list_record(struct buf *b, const struct entry *en)
+/*
+ * Gives one staged entry its declared owner and mode. As root, for real.
+ * Otherwise as a record in fakeroot's state file, which faked loads with
+ * -i: the packers then see the declared owner and mode while the real file
+ * stays ours and readable. The record format is faked's save format, stable
+ * since fakeroot 1.x.
+ */
+static int apply_entry(const char *dir, const struct entry *en, int64_t epoch,
+		       FILE *fakeroot_db, struct error *e)
 {
-	buf_printf(b, "%o %" PRIu32 " %" PRIu32 " %s", (unsigned)en->mode,
-		   en->uid, en->gid, en->path);
-	buf_add(b, "", 1);
+	struct timespec ts[2] = { { .tv_sec = epoch }, { .tv_sec = epoch } };
+	char *path = xasprintf("%s%s", dir, strcmp(en->path, "/") ? en->path : "");
+	struct stat st;
+	int rc = 0;
+
+	if (fakeroot_db) {
+		if (lstat(path, &st) < 0)
+			rc = error_errno(e, "%s", path);
+		else
+			fprintf(fakeroot_db, "dev=%llx,ino=%llu,mode=%llo,uid=%llu,"
+				"gid=%llu,nlink=%llu,rdev=0\n",
+				(unsigned long long)st.st_dev,
+				(unsigned long long)st.st_ino,
+				(unsigned long long)en->mode,
+				(unsigned long long)en->uid,
+				(unsigned long long)en->gid,
+				(unsigned long long)st.st_nlink);
+	} else if (lchown(path, en->uid, en->gid) < 0) {
+		/* chown before chmod: chown clears setuid bits. */
+		rc = error_errno(e, "%s: chown", path);
+	} else if (!S_ISLNK(en->mode) && chmod(path, en->mode & 07777) < 0) {
+		rc = error_errno(e, "%s: chmod", path);
+	}
+	if (rc == 0 && utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = error_errno(e, "%s: utimensat", path);
+	free(path);
+	return rc;
 }
 
-/* Runs the metadata step: directly as root, else inside fakeroot. */
+/* Owners, modes and times for every entry, deepest first, so that a
+ * directory's time is set after its children are written. */
 static int stage_metadata(const struct contents *c, struct stage *st,
 			  const char *work, struct error *e)
 {
-	char *list = xasprintf("%s/%s", work, METADATA_LIST);
-	char epoch[32], self[PATH_MAX];
-	struct buf b = { 0 };
-	ssize_t n;
-	int rc;
+	FILE *db = NULL;
+	int rc = 0;
 
-	for (size_t i = 0; i < c->n; i++)
-		list_record(&b, &c->v[i]);
-	rc = write_file_atomic(list, b.data, b.len, 0600, e);
-	buf_free(&b);
-	snprintf(epoch, sizeof(epoch), "%" PRId64, c->epoch);
-	if (rc == 0 && geteuid() == 0) {
-		rc = stage_apply_list(st->dir, list, c->epoch, e);
-	} else if (rc == 0) {
+	if (geteuid() != 0) {
 		st->fakeroot_state = xasprintf("%s/%s", work, FAKEROOT_STATE);
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0) {
-			rc = error_errno(e, "/proc/self/exe");
-		} else {
-			char *argv[] = { "fakeroot", "-s", st->fakeroot_state, "--",
-					 self, "__apply-metadata", st->dir, list,
-					 epoch, NULL };
-
-			self[n] = '\0';
-			rc = run_command(argv, 0, e);
-		}
+		db = fopen(st->fakeroot_state, "wxe");
+		if (!db)
+			return error_errno(e, "%s", st->fakeroot_state);
 	}
-	free(list);
+	for (size_t i = c->n; i-- > 0 && rc == 0; )
+		rc = apply_entry(st->dir, &c->v[i], c->epoch, db, e);
+	if (db && fclose(db) != 0 && rc == 0)
+		rc = error_errno(e, "%s", st->fakeroot_state);
 	return rc;
 }
 
@@ -165,70 +182,6 @@ void stage_free(struct stage *st)
 	free(st->dir);
 	free(st->fakeroot_state);
 	memset(st, 0, sizeof(*st));
-}
-
-/* Parses one "MODE UID GID PATH" record. */
-static int parse_record(const char *rec, mode_t *mode, uid_t *uid, gid_t *gid,
-			const char **path)
-{
-	unsigned m;
-	unsigned long u, g;
-	int off = 0;
-
-	if (sscanf(rec, "%o %lu %lu %n", &m, &u, &g, &off) != 3 || off <= 0 ||
-	    rec[off] != '/' || u > UINT32_MAX - 1 || g > UINT32_MAX - 1 ||
-	    strstr(rec + off, "/../") || strstr(rec + off, "/.."))
-		return -1;
-	*mode = (mode_t)m;
-	*uid = (uid_t)u;
-	*gid = (gid_t)g;
-	*path = rec + off;
-	return 0;
-}
-
-static int apply_one(const char *dir, const char *rec, int64_t epoch,
-		     struct error *e)
-{
-	struct timespec ts[2] = { { .tv_sec = epoch }, { .tv_sec = epoch } };
-	const char *rel;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-	char *path;
-	int rc = 0;
-
-	if (parse_record(rec, &mode, &uid, &gid, &rel) < 0)
-		return error_set(e, "bad metadata record \"%.64s\"", rec);
-	path = xasprintf("%s%s", dir, strcmp(rel, "/") ? rel : "");
-	/* chown first: it clears setuid bits, which chmod then sets. */
-	if (lchown(path, uid, gid) < 0)
-		rc = error_errno(e, "%s: chown", path);
-	else if (!S_ISLNK(mode) && chmod(path, mode & 07777) < 0)
-		rc = error_errno(e, "%s: chmod", path);
-	else if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		rc = error_errno(e, "%s: utimensat", path);
-	free(path);
-	return rc;
-}
-
-int stage_apply_list(const char *dir, const char *list, int64_t epoch,
-		     struct error *e)
-{
-	struct strv recs = { 0 };
-	char *data;
-	size_t len;
-	int rc = 0;
-
-	if (read_file(list, SIZE_MAX / 2, &data, &len, e) < 0)
-		return -1;
-	for (size_t off = 0; off < len; off += strlen(data + off) + 1)
-		strv_push(&recs, xstrdup(data + off));
-	free(data);
-	/* Deepest first: a directory's own time is set after its children. */
-	for (size_t i = recs.n; i-- > 0 && rc == 0; )
-		rc = apply_one(dir, recs.v[i], epoch, e);
-	strv_free(&recs);
-	return rc;
 }
 
 /* ---- packing ---------------------------------------------------------- */

@@ -6,8 +6,8 @@
  * directory; tar is written directly with libarchive.
  *
  * Building needs no root. Owners and modes that an unprivileged user cannot
- * give to real files are applied inside a fakeroot session, whose state file
- * the packers then run with: they see the owners the recipe declares.
+ * give to real files are written into a fakeroot state file, and the packers
+ * run under fakeroot with it: they see the owners the recipe declares.
  * Run as root, the stage gets the real owners and no fakeroot is involved.
  */
 #ifndef IMGTOOL_WRITER_H
@@ -30,14 +30,6 @@ struct stage {
 int stage_write(const struct contents *c, const char *dir, const char *work,
 		struct stage *st, struct error *e);
 void stage_free(struct stage *st);
-
-/*
- * The metadata step run inside fakeroot: list holds records
- * "MODE UID GID PATH\0" (octal mode, decimal ids, path relative to dir).
- * Used by `imgtool __apply-metadata DIR LIST`.
- */
-int stage_apply_list(const char *dir, const char *list, int64_t epoch,
-		     struct error *e);
 
 /* The UUID an image gets: derived from its build id, so rebuilds match. */
 void uuid_from_digest(const char *digest, char out[37]);

@@ -14,7 +14,6 @@
 #include "build.h"
 #include "image.h"
 #include "recipe.h"
-#include "writer.h"
 
 #define IMGTOOL_VERSION "0.1.0"
 
@@ -137,19 +136,6 @@ static int cmd_verify(int argc, char **argv)
 	return differences ? 1 : 0;
 }
 
-/* Internal: the metadata step of a rootless build, run inside fakeroot. */
-static int cmd_apply_metadata(int argc, char **argv)
-{
-	struct error e = { 0 };
-	uint64_t epoch;
-
-	if (argc != 4 || parse_uint(argv[3], 0, INT64_MAX, &epoch) < 0)
-		return usage(stderr, EXIT_USAGE);
-	if (stage_apply_list(argv[1], argv[2], (int64_t)epoch, &e) < 0)
-		return fail(&e);
-	return 0;
-}
-
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -158,7 +144,6 @@ static const struct command {
 	{ "build", cmd_build },
 	{ "inspect", cmd_inspect },
 	{ "verify", cmd_verify },
-	{ "__apply-metadata", cmd_apply_metadata },
 };
 
 int main(int argc, char **argv)
