@@ -57,9 +57,10 @@
 
 /*
  * No network, no DTD loading, no entity substitution (those are libxml2's
- * defaults; XML_PARSE_NOENT and XML_PARSE_DTDLOAD stay off), no dictionary
- * (nodes move between documents during inclusion), CDATA as plain text, and
- * line numbers past 65535.
+ * defaults; XML_PARSE_NOENT and XML_PARSE_DTDLOAD stay off), no string
+ * dictionary (every node owns its strings, simpler when included nodes are
+ * copied between documents), CDATA as plain text, and line numbers past
+ * 65535.
  */
 #define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NODICT | \
 		       XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES)
@@ -250,7 +251,8 @@ static const char *excerpt(const char *s, char *buf, size_t size)
 	size_t i, o = 0;
 
 	for (i = 0; s[i] && o + 5 < size && i < 32; i++)
-		buf[o++] = (s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+		buf[o++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ?
+			   '?' : s[i];
 	if (s[i] && o + 4 < size) {
 		memcpy(buf + o, "...", 3);
 		o += 3;
@@ -283,7 +285,10 @@ static void rng_message(const xmlError *err, xmlNodePtr n, char *buf,
 		snprintf(buf, size, "missing %s", *s1 ? s1 : "an element");
 		break;
 	case XML_RELAXNG_ERR_EXTRACONTENT:
-		snprintf(buf, size, "unexpected %s", s2);
+		if (n && !strcmp((const char *)n->name, s2))
+			snprintf(buf, size, "not allowed inside %s", parent);
+		else
+			snprintf(buf, size, "unexpected %s", s2);
 		break;
 	case XML_RELAXNG_ERR_TEXTWRONG:
 	case XML_RELAXNG_ERR_NOTELEM:

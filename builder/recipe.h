@@ -153,8 +153,11 @@ struct recipe {
 	char *name;		/* [a-z0-9][a-z0-9_.-]*, names the outputs */
 	char *version;
 	char *path;		/* the recipe file as given */
-	char *dir;		/* its directory: tree/file src are relative to it */
-	struct strv inputs;	/* the recipe and every included file */
+	char *dir;		/* its directory: tree/file src are relative to it
+				   (in an included file, to that file's
+				   directory; item->src is already joined) */
+	struct strv inputs;	/* the recipe (first) and every included file,
+				   as paths usable from the current directory */
 	struct item *items;
 	size_t n_items;
 	struct user *users;

@@ -1,0 +1,320 @@
+/*
+ * jail.c - the mount plan and privilege drop of an instance (see jail.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "jail.h"
+
+/* Formats "what path: strerror(errno)" into err; returns -1. */
+static int fail(char *err, size_t n, const char *what, const char *path)
+{
+	int saved = errno;
+
+	snprintf(err, n, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
+		 strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+static int join(char *out, size_t n, const char *a, const char *b)
+{
+	int len = snprintf(out, n, "%s%s", a, b);
+
+	if (len < 0 || (size_t)len >= n) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * /proc of the instance's own PID namespace. The parts through which root
+ * could change the host (sysctls, sysrq, irq affinity, bus) are bound
+ * read-only over themselves: the service is not root, but a kernel bug that
+ * makes it root must still not reach them.
+ */
+static int mount_proc(const char *root, char *err, size_t n)
+{
+	static const char *const ro[] = { "/sys", "/sysrq-trigger", "/irq", "/bus" };
+	char proc[PATH_MAX], p[PATH_MAX];
+
+	if (join(proc, sizeof(proc), root, "/proc") < 0 ||
+	    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return fail(err, n, "mount proc on", proc);
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		if (join(p, sizeof(p), proc, ro[i]) < 0)
+			return fail(err, n, "path", ro[i]);
+		if (access(p, F_OK) < 0)
+			continue;	/* not every kernel has /proc/bus */
+		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			return fail(err, n, "read-only bind of", p);
+	}
+	return 0;
+}
+
+/*
+ * A minimal /dev: the five harmless character devices and the usual links,
+ * on a small tmpfs that is then made read-only. No tty, no disks, no /dev/shm.
+ */
+static int mount_dev(const char *root, char *err, size_t n)
+{
+	static const struct { const char *name; unsigned major, minor; } nodes[] = {
+		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+		{ "random", 1, 8 }, { "urandom", 1, 9 },
+	};
+	static const char *const links[][2] = {
+		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
+		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+	};
+	char dev[PATH_MAX], p[PATH_MAX];
+
+	if (join(dev, sizeof(dev), root, "/dev") < 0 ||
+	    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
+		  "mode=0755,size=64k,nr_inodes=32") < 0)
+		return fail(err, n, "mount tmpfs on", dev);
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s/%s", dev, nodes[i].name) >= (int)sizeof(p) ||
+		    mknod(p, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
+		    chmod(p, 0666) < 0)
+			return fail(err, n, "mknod", p);
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s/%s", dev, links[i][0]) >= (int)sizeof(p) ||
+		    symlink(links[i][1], p) < 0)
+			return fail(err, n, "symlink", p);
+	}
+	if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		  "mode=0755,size=64k,nr_inodes=32") < 0)
+		return fail(err, n, "remount read-only", dev);
+	return 0;
+}
+
+/* Log and state areas: the log volume's directory, bound read-write. */
+static int mount_bind_area(const struct jail_area *a, const char *target,
+			   char *err, size_t n)
+{
+	if (mount(a->source, target, NULL, MS_BIND, NULL) < 0)
+		return fail(err, n, "bind", a->source);
+	/* Writable, but nothing on it runs, and no devices or setuid. */
+	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV |
+		  MS_NOEXEC, NULL) < 0)
+		return fail(err, n, "remount", target);
+	return 0;
+}
+
+/* Scratch areas: a sized tmpfs, gone with the instance. */
+static int mount_scratch_area(const struct jail_area *a, const char *target,
+			      char *err, size_t n)
+{
+	char opts[128];
+
+	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=%04o,uid=%u,gid=%u",
+		 a->size, (unsigned)(a->mode & 07777), (unsigned)a->uid,
+		 (unsigned)a->gid);
+	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  opts) < 0)
+		return fail(err, n, "mount tmpfs on", target);
+	return 0;
+}
+
+static int mount_areas(const struct jail_spec *s, char *err, size_t n)
+{
+	char target[PATH_MAX];
+
+	for (size_t i = 0; i < s->n_areas; i++) {
+		const struct jail_area *a = &s->areas[i];
+
+		if (join(target, sizeof(target), s->image, a->path) < 0)
+			return fail(err, n, "path", a->path);
+		if (a->kind == WRITABLE_SCRATCH ? mount_scratch_area(a, target, err, n) < 0 :
+		    mount_bind_area(a, target, err, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * pivot_root(".", ".") stacks the old root under the new one; detaching it
+ * leaves the instance with no path back to the host's file systems. This
+ * needs no spare directory in the read-only image (pivot_root(2), NOTES).
+ */
+static int pivot(const char *root, char *err, size_t n)
+{
+	if (chdir(root) < 0)
+		return fail(err, n, "chdir", root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail(err, n, "pivot_root", root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail(err, n, "detach old root", NULL);
+	if (chdir("/") < 0)
+		return fail(err, n, "chdir", "/");
+	return 0;
+}
+
+/* A new network namespace has lo, down: the service may want 127.0.0.1. */
+static int loopback_up(char *err, size_t n)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int rc = 0, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return fail(err, n, "socket", NULL);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		rc = fail(err, n, "SIOCGIFFLAGS", "lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (rc == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		rc = fail(err, n, "SIOCSIFFLAGS", "lo");
+	close(fd);
+	return rc;
+}
+
+int jail_enter(const struct jail_spec *s, char *err, size_t errlen)
+{
+	if (mount_proc(s->image, err, errlen) < 0 ||
+	    mount_dev(s->image, err, errlen) < 0 ||
+	    mount_areas(s, err, errlen) < 0 ||
+	    pivot(s->image, err, errlen) < 0)
+		return -1;
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+		return fail(err, errlen, "sethostname", s->hostname);
+	if (s->loopback && loopback_up(err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int set_limit(int resource, uint64_t value, const char *name, char *err,
+		     size_t n)
+{
+	struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
+
+	if (setrlimit(resource, &rl) < 0)
+		return fail(err, n, "setrlimit", name);
+	return 0;
+}
+
+static int set_rlimits(const struct limits *l, char *err, size_t n)
+{
+	/* No core dumps: they would land in a writable area with our memory. */
+	if (set_limit(RLIMIT_CORE, 0, "core", err, n) < 0)
+		return -1;
+	if (l->nofile && set_limit(RLIMIT_NOFILE, l->nofile, "nofile", err, n) < 0)
+		return -1;
+	if (l->cpu && set_limit(RLIMIT_CPU, l->cpu, "cpu", err, n) < 0)
+		return -1;
+	if (l->fsize && set_limit(RLIMIT_FSIZE, l->fsize, "fsize", err, n) < 0)
+		return -1;
+	return 0;
+}
+
+/* Closes every descriptor above 2 that is not in keep (sorted or not). */
+static int close_stray_fds(const int *keep, char *err, size_t n)
+{
+	unsigned lo = 3;
+
+	for (;;) {
+		unsigned next = ~0U;
+
+		for (const int *k = keep; k && *k >= 0; k++)
+			if ((unsigned)*k >= lo && (unsigned)*k < next)
+				next = (unsigned)*k;
+		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) < 0)
+			return fail(err, n, "close_range", NULL);
+		if (next == ~0U)
+			return 0;
+		lo = next + 1;
+	}
+}
+
+/* Drops every capability from the bounding set, up to the kernel's last. */
+static int drop_bounding_set(char *err, size_t n)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL)
+			break;	/* past the last capability this kernel knows */
+		return fail(err, n, "PR_CAPBSET_DROP", NULL);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return fail(err, n, "PR_CAP_AMBIENT_CLEAR_ALL", NULL);
+	return 0;
+}
+
+static int switch_ids(uid_t uid, gid_t gid, char *err, size_t n)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (uid == 0 || gid == 0) {
+		snprintf(err, n, "refusing to run the service as root");
+		return -1;
+	}
+	/* The raw call: <grp.h> clashes with the recipe's struct group. */
+	if (syscall(SYS_setgroups, 1, &gid) < 0)
+		return fail(err, n, "setgroups", NULL);
+	if (setresgid(gid, gid, gid) < 0)
+		return fail(err, n, "setresgid", NULL);
+	if (setresuid(uid, uid, uid) < 0)
+		return fail(err, n, "setresuid", NULL);
+	/* Read them back: a failed or partial switch must not go unnoticed. */
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
+	    sg != gid) {
+		snprintf(err, n, "ids did not switch to %u:%u", (unsigned)uid,
+			 (unsigned)gid);
+		return -1;
+	}
+	return 0;
+}
+
+/* The uid switch cleared effective and permitted; inheritable must go too. */
+static int clear_capabilities(char *err, size_t n)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capset, &h, d) < 0)
+		return fail(err, n, "capset", NULL);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return fail(err, n, "capget", NULL);
+	for (int i = 0; i < 2; i++) {
+		if (d[i].effective || d[i].permitted || d[i].inheritable) {
+			snprintf(err, n, "capabilities remain after the drop");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int jail_drop(const struct jail_spec *s, const int *keep_fds, char *err,
+	      size_t errlen)
+{
+	if (set_rlimits(s->limits, err, errlen) < 0 ||
+	    close_stray_fds(keep_fds, err, errlen) < 0 ||
+	    drop_bounding_set(err, errlen) < 0 ||
+	    switch_ids(s->uid, s->gid, err, errlen) < 0 ||
+	    clear_capabilities(err, errlen) < 0)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail(err, errlen, "PR_SET_NO_NEW_PRIVS", NULL);
+	return 0;
+}
