@@ -89,6 +89,7 @@ static void write_service(struct writer *wr, const struct service *s)
 	w_num(wr, "period", s->period);
 	w_num(wr, "grace", s->grace);
 	w_attr(wr, "workdir", s->workdir);
+	w_attr(wr, "stderr", s->stderr_path);
 	w_attr(wr, "network", network_name(s->network));
 	w_num(wr, "max-instances", s->max_instances);
 	w_num(wr, "per-client", s->per_client);
@@ -510,6 +511,7 @@ static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
 	s->network = parse_network(network);
 	s->listen = attr(n, "listen");
 	s->workdir = attr(n, "workdir");
+	s->stderr_path = attr(n, "stderr");
 	s->idle = attr_num(rd, n, "idle", UINT32_MAX);
 	s->period = attr_num(rd, n, "period", UINT32_MAX);
 	s->grace = attr_num(rd, n, "grace", UINT32_MAX);
@@ -696,6 +698,7 @@ static void service_free(struct service *s)
 	free(s->listen);
 	free(s->exec);
 	free(s->workdir);
+	free(s->stderr_path);
 	for (size_t i = 0; i < s->n_env; i++) {
 		free(s->env[i].name);
 		free(s->env[i].value);

@@ -892,7 +892,7 @@ static const struct attr_rule a_writable[] = {
 static const struct attr_rule a_service[] = {
 	{ "user", REQ }, { "recycle", OPT, "connection|session|interval" },
 	{ "listen" }, { "idle" }, { "period" }, { "grace" }, { "workdir" },
-	{ 0 } };
+	{ "stderr" }, { 0 } };
 static const struct attr_rule a_env[] = {
 	{ "name", REQ }, { "value", REQ }, { 0 } };
 static const struct attr_rule a_limits[] = {
@@ -2292,6 +2292,8 @@ static int build_service(struct load *L, xmlNodePtr n)
 		return -1;
 	if (!s->workdir)
 		s->workdir = xstrdup(u->home);
+	if (get_path(L, n, "stderr", 0, &s->stderr_path) < 0)
+		return -1;
 	for (xmlNodePtr c = n->children; c; c = c->next)
 		if (c->type == XML_ELEMENT_NODE &&
 		    build_service_child(L, c, s) < 0)
@@ -2583,6 +2585,7 @@ static void free_service(struct service *s)
 	free(s->listen);
 	free(s->exec);
 	free(s->workdir);
+	free(s->stderr_path);
 	for (size_t i = 0; i < s->n_env; i++) {
 		free(s->env[i].name);
 		free(s->env[i].value);

@@ -119,6 +119,7 @@ struct service {
 	uint64_t grace;		/* seconds between SIGTERM and SIGKILL */
 	char *exec;		/* command line, split on blanks by the runtime */
 	char *workdir;		/* default: the user's home */
+	char *stderr_path;	/* where the service's stderr goes, or NULL */
 	struct env_var *env;
 	size_t n_env;
 	struct limits limits;

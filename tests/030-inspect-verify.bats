@@ -16,7 +16,7 @@ setup() {
 	assert_line --regexp '^  /www +3 entries'
 	assert_line --regexp '^writable +/var/log/httpd +log +16.0 MiB +owner 100:100$'
 	assert_line --regexp '^service +user www \(100:100\), recycle connection, network none$'
-	assert_line '  exec     /bin/busybox httpd -i -h /www'
+	assert_line '  exec     /bin/busybox httpd -i -vv -h /www'
 }
 
 @test "inspect of something that is not an image fails with status 3" {
