@@ -24,6 +24,13 @@ int image_inspect(const char *path, FILE *out, struct error *e);
 int image_verify(const char *path, FILE *out, int *differences,
 		 struct error *e);
 
+/*
+ * Prints every file that instances wrote to the image's log volume (its log
+ * and state areas), each after a "==> PATH <==" line. Reads the volume with
+ * debugfs, so it needs no root and no mount.
+ */
+int image_logs(const char *path, FILE *out, struct error *e);
+
 /* Detects an image's format from its first bytes; 0 if unknown. */
 unsigned image_format(const char *path);
 

@@ -412,7 +412,8 @@ int remove_tree(const char *path)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISDIR(st.st_mode))
 		return unlink(path);
-	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+	/* FTW_MOUNT: never descend into a file system mounted below path. */
+	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 int mkdir_p(const char *path, mode_t mode)
@@ -504,7 +505,8 @@ static const char *tool_package(const char *tool)
 	static const char *const map[][2] = {
 		{ "mkfs.erofs", "erofs-utils" }, { "fsck.erofs", "erofs-utils" },
 		{ "mksquashfs", "squashfs-tools" }, { "unsquashfs", "squashfs-tools" },
-		{ "mkfs.ext4", "e2fsprogs" }, { "fakeroot", "fakeroot" },
+		{ "mkfs.ext4", "e2fsprogs" }, { "debugfs", "e2fsprogs" },
+		{ "fakeroot", "fakeroot" },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -540,43 +542,88 @@ char *find_tool(const char *tool)
 	return found;
 }
 
-int run_command(char *const argv[], int quiet, struct error *e)
+/* Reads the child's stdout into out, at most max bytes (the rest is dropped). */
+static void capture(int fd, struct buf *out, size_t max)
 {
-	char *tool = find_tool(argv[0]);
-	const char *pkg = tool_package(argv[0]);
-	int status;
-	pid_t pid;
+	char chunk[65536];
+	ssize_t n;
 
-	if (!tool)
-		return error_set(e, "%s: not found%s%s%s", argv[0],
-				 pkg ? " (install the package " : "", pkg ? pkg : "",
-				 pkg ? ")" : "");
-	pid = fork();
-	if (pid < 0) {
-		free(tool);
-		return error_errno(e, "fork");
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		if (out->len < max)
+			buf_add(out, chunk, (size_t)n < max - out->len ? (size_t)n : max - out->len);
 	}
-	if (pid == 0) {
-		if (quiet) {
-			int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+}
 
-			if (fd >= 0)
-				dup2(fd, STDOUT_FILENO);
-		}
-		execv(tool, argv);
-		fprintf(stderr, "imgtool: %s: %s\n", tool, strerror(errno));
+static void child_exec(const char *tool, char *const argv[], int out_fd)
+{
+	if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
 		_exit(127);
-	}
-	free(tool);
+	execv(tool, argv);
+	fprintf(stderr, "imgtool: %s: %s\n", tool, strerror(errno));
+	_exit(127);
+}
+
+static int wait_status(pid_t pid, const char *name, struct error *e)
+{
+	int status;
+
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return error_errno(e, "waitpid");
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
-		return error_set(e, "%s exited with status %d", argv[0],
+		return error_set(e, "%s exited with status %d", name,
 				 WEXITSTATUS(status));
-	return error_set(e, "%s killed by signal %d", argv[0], WTERMSIG(status));
+	return error_set(e, "%s killed by signal %d", name, WTERMSIG(status));
+}
+
+/* Runs argv with stdout to /dev/null (quiet), into out (out != NULL), or ours. */
+static int run(char *const argv[], int quiet, struct buf *out, size_t max,
+	       struct error *e)
+{
+	char *tool = find_tool(argv[0]);
+	const char *pkg = tool_package(argv[0]);
+	int fds[2] = { -1, -1 }, rc;
+	pid_t pid;
+
+	if (!tool)
+		return error_set(e, "%s: not found%s%s%s", argv[0],
+				 pkg ? " (install the package " : "", pkg ? pkg : "",
+				 pkg ? ")" : "");
+	if (out ? pipe2(fds, O_CLOEXEC) < 0 :
+	    quiet && (fds[1] = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+		free(tool);
+		return error_errno(e, "pipe");
+	}
+	pid = fork();
+	if (pid == 0)
+		child_exec(tool, argv, fds[1]);
+	free(tool);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (pid > 0 && out)
+		capture(fds[0], out, max);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (pid < 0)
+		return error_errno(e, "fork");
+	rc = wait_status(pid, argv[0], e);
+	return rc;
+}
+
+int run_command(char *const argv[], int quiet, struct error *e)
+{
+	return run(argv, quiet, NULL, 0, e);
+}
+
+int run_capture(char *const argv[], size_t max, struct buf *out, struct error *e)
+{
+	return run(argv, 0, out, max, e);
 }
 
 static int mode_octal(const char *spec, mode_t *out)

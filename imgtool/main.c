@@ -5,7 +5,9 @@
  * library and turns its errors into messages and exit statuses
  * (0 ok, 1 failure, 2 usage, 3 bad recipe or image).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,10 @@ static const char usage_text[] =
 	"                               build the images the recipe asks for\n"
 	"  inspect IMAGE                summarize an image from its manifest\n"
 	"  verify IMAGE                 recompute every digest of an image\n"
+	"  serve IMAGE|RECIPE [--listen ADDR:PORT] [--max N] [--per-client N] [--pool N]\n"
+	"                               run the supervisor (imgsupd) in the foreground\n"
+	"  run IMAGE [-- CMD ARGS...]   one fresh instance on this terminal\n"
+	"  logs IMAGE                   print what instances wrote to the log volume\n"
 	"\n"
 	"formats: erofs, squashfs, tar, tree (comma-separated with --format)\n"
 	"exit status: 0 ok, 1 failure, 2 usage, 3 bad recipe or image\n"
@@ -136,6 +142,149 @@ static int cmd_verify(int argc, char **argv)
 	return differences ? 1 : 0;
 }
 
+static int cmd_logs(int argc, char **argv)
+{
+	struct error e = { 0 };
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	if (image_logs(argv[1], stdout, &e) < 0)
+		return fail(&e);
+	return 0;
+}
+
+/* imgsupd beside this imgtool (a build tree), else the installed one. */
+static char *imgsupd_path(void)
+{
+	char self[PATH_MAX], *slash, *path;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			path = xasprintf("%s/imgsupd", self);
+			if (access(path, X_OK) == 0)
+				return path;
+			free(path);
+		}
+	}
+	return xstrdup(IMGTOOL_PREFIX "/sbin/imgsupd");
+}
+
+static int exec_imgsupd(char **args)
+{
+	char *path = imgsupd_path();
+
+	args[0] = path;
+	fflush(NULL);
+	execv(path, args);
+	fprintf(stderr, "imgtool: %s: %s\n", path, strerror(errno));
+	free(path);
+	return 1;
+}
+
+/*
+ * serve and run accept a recipe too: it is built first (into ./out, a cache
+ * hit when unchanged) and its erofs, squashfs or tree image is used.
+ */
+static char *image_of(const char *arg, struct error *e)
+{
+	static const unsigned servable[] = { FORMAT_EROFS, FORMAT_SQUASHFS, FORMAT_TREE };
+	struct build_opts o = { .recipe = arg, .outdir = "out", .quiet = 1 };
+	struct recipe *r;
+	char *path = NULL;
+
+	if (image_format(arg))
+		return xstrdup(arg);
+	r = recipe_load(arg, recipe_schema_path(), e);
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < sizeof(servable) / sizeof(servable[0]) && !path; i++) {
+		if (!(r->formats & servable[i]))
+			continue;
+		o.formats = servable[i];
+		if (build_run(&o, e) == 0) {
+			char *name = output_name(r->name, servable[i]);
+
+			path = xasprintf("out/%s", name);
+			free(name);
+		}
+	}
+	if (!path && !e->msg[0])
+		error_set(e, "%s: builds no erofs, squashfs or tree image to serve", arg);
+	recipe_free(r);
+	return path;
+}
+
+/*
+ * Passes the options through, in front of the image (imgsupd stops parsing
+ * options at its operand); the image or recipe is the one operand.
+ */
+static int cmd_serve(int argc, char **argv)
+{
+	struct error e = { 0 };
+	char **args = xcalloc((size_t)argc + 2, sizeof(char *));
+	const char *operand = NULL;
+	int n = 1;
+
+	for (int i = 1; i < argc; i++) {
+		int takes_value = !strcmp(argv[i], "--listen") || !strcmp(argv[i], "--max") ||
+				  !strcmp(argv[i], "--per-client") || !strcmp(argv[i], "--pool");
+
+		if (argv[i][0] != '-' && !operand) {
+			operand = argv[i];
+			continue;
+		}
+		args[n++] = argv[i];
+		if (takes_value && i + 1 < argc)
+			args[n++] = argv[++i];
+	}
+	if (!operand) {
+		free(args);
+		return usage(stderr, EXIT_USAGE);
+	}
+	args[n] = image_of(operand, &e);
+	if (!args[n]) {
+		free(args);
+		return fail(&e);
+	}
+	return exec_imgsupd(args);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct error e = { 0 };
+	char **args = xcalloc((size_t)argc + 3, sizeof(char *));
+	int n = 1;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		free(args);
+		return usage(stderr, EXIT_USAGE);
+	}
+	args[n++] = "--run";
+	args[n] = image_of(argv[1], &e);
+	if (!args[n++]) {
+		free(args);
+		return fail(&e);
+	}
+	for (int i = 2; i < argc; i++)
+		if (i > 2 || strcmp(argv[i], "--"))
+			args[n++] = argv[i];
+	if (argc > 2 && strcmp(argv[2], "--")) {
+		free(args);
+		return usage(stderr, EXIT_USAGE);
+	}
+	if (n > 3) {
+		memmove(args + 4, args + 3, (size_t)(n - 3) * sizeof(char *));
+		args[3] = "--";
+		n++;
+	}
+	args[n] = NULL;
+	return exec_imgsupd(args);
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -144,6 +293,9 @@ static const struct command {
 	{ "build", cmd_build },
 	{ "inspect", cmd_inspect },
 	{ "verify", cmd_verify },
+	{ "serve", cmd_serve },
+	{ "run", cmd_run },
+	{ "logs", cmd_logs },
 };
 
 int main(int argc, char **argv)

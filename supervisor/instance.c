@@ -144,9 +144,12 @@ static void make_env(const struct instance_config *cfg, const struct ctl_msg *m,
 static void setup_stdio(const struct instance_config *cfg, int ctl, int fd,
 			char type)
 {
-	int err = open(cfg->stderr_path ? cfg->stderr_path : "/dev/null",
-		       O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	int err;
 
+	if (cfg->tty)
+		return;	/* imgtool run: the terminal stays stdin, stdout, stderr */
+	err = open(cfg->stderr_path ? cfg->stderr_path : "/dev/null",
+		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (err < 0)
 		err = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (err < 0 || dup2(err, STDERR_FILENO) < 0)
@@ -156,8 +159,6 @@ static void setup_stdio(const struct instance_config *cfg, int ctl, int fd,
 			die(ctl, "cannot place the listening socket");
 		return;
 	}
-	if (cfg->tty)
-		return;
 	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
 		die(ctl, "cannot set up stdin and stdout");
 }

@@ -16,9 +16,11 @@
 #define LOOP_RETRIES 16
 
 /*
- * Binds a free loop device to the file. LOOP_CTL_GET_FREE and configuring
- * the device are two steps another process may race; EBUSY means it did,
- * and we take the next free device.
+ * Binds a free loop device to the file and returns it open: with
+ * LO_FLAGS_AUTOCLEAR the device detaches at its last close, so the caller
+ * closes it only after mounting it. LOOP_CTL_GET_FREE and configuring the
+ * device are two steps another process may race; EBUSY means it did, and we
+ * take the next free device.
  */
 static int loop_attach(const char *path, int read_only, char *dev, size_t n,
 		       struct error *e)
@@ -49,12 +51,14 @@ static int loop_attach(const char *path, int read_only, char *dev, size_t n,
 			error_errno(e, "%s", dev);
 			break;
 		}
-		if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0)
-			rc = 0;
-		else if (errno != EBUSY)
+		if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0) {
+			rc = loop;
+			break;
+		}
+		if (errno != EBUSY)
 			error_errno(e, "%s: LOOP_CONFIGURE %s", dev, path);
 		close(loop);
-		if (rc < 0 && errno != EBUSY)
+		if (errno != EBUSY)
 			break;
 	}
 	close(ctl);
@@ -67,6 +71,7 @@ int volume_mount_image(const char *image, unsigned format, const char *target,
 {
 	unsigned long flags = MS_RDONLY | MS_NODEV | MS_NOSUID;
 	char dev[64];
+	int loop, rc;
 
 	if (format == FORMAT_TREE) {
 		if (mount(image, target, NULL, MS_BIND | MS_REC, NULL) < 0 ||
@@ -78,23 +83,29 @@ int volume_mount_image(const char *image, unsigned format, const char *target,
 		return error_bad(e, "%s: instances run from erofs, squashfs or tree "
 				 "images, not %s", image,
 				 format_name((enum output_format)format));
-	if (loop_attach(image, 1, dev, sizeof(dev), e) < 0)
+	loop = loop_attach(image, 1, dev, sizeof(dev), e);
+	if (loop < 0)
 		return -1;
-	if (mount(dev, target, format == FORMAT_EROFS ? "erofs" : "squashfs",
-		  flags, NULL) < 0)
-		return error_errno(e, "mount %s (%s) on %s", image, dev, target);
-	return 0;
+	rc = mount(dev, target, format == FORMAT_EROFS ? "erofs" : "squashfs",
+		   flags, NULL);
+	if (rc < 0)
+		error_errno(e, "mount %s (%s) on %s", image, dev, target);
+	close(loop);
+	return rc;
 }
 
 int volume_mount_logs(const char *path, const char *target, struct error *e)
 {
 	char dev[64];
+	int loop = loop_attach(path, 0, dev, sizeof(dev), e), rc;
 
-	if (loop_attach(path, 0, dev, sizeof(dev), e) < 0)
+	if (loop < 0)
 		return -1;
 	/* commit=1: what instances log reaches the file within a second. */
-	if (mount(dev, target, "ext4", MS_NODEV | MS_NOSUID | MS_NOEXEC,
-		  "commit=1,errors=remount-ro") < 0)
-		return error_errno(e, "mount %s (%s) on %s", path, dev, target);
-	return 0;
+	rc = mount(dev, target, "ext4", MS_NODEV | MS_NOSUID | MS_NOEXEC,
+		   "commit=1,errors=remount-ro");
+	if (rc < 0)
+		error_errno(e, "mount %s (%s) on %s", path, dev, target);
+	close(loop);
+	return rc;
 }

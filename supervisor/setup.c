@@ -1,0 +1,388 @@
+/*
+ * setup.c - everything imgsupd does before serving (see supervisor.h).
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "supervisor.h"
+#include "volume.h"
+
+#define DEFAULT_POOL 4
+#define LISTEN_BACKLOG 256
+
+void sv_log(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One write per line, so that lines never interleave. */
+	dprintf(STDERR_FILENO, "imgsupd: %s\n", line);
+}
+
+/* The manifest beside the image, and the image's digest checked against it. */
+static int load_manifest(struct supervisor *sv, struct error *e)
+{
+	const char *image = sv->o->image;
+	char *path = image_manifest_path(image), *copy = xstrdup(image);
+	const char *base = basename(copy);
+	char digest[DIGEST_HEX];
+	int rc = 0;
+
+	sv->format = image_format(image);
+	if (!sv->format)
+		rc = error_bad(e, "%s: not an image (erofs, squashfs or tree)", image);
+	else if (!(sv->m = manifest_load(path, e)))
+		rc = -1;
+	else if (!sv->m->service.present)
+		rc = error_bad(e, "%s: the recipe has no <service>", path);
+	for (size_t i = 0; rc == 0 && i < sv->m->n_outputs; i++) {
+		const struct manifest_output *out = &sv->m->outputs[i];
+
+		if (strcmp(out->file, base) || !out->digest[0])
+			continue;
+		/* A changed image is refused: it is not what was built. */
+		if (sha256_file_hex(image, digest, e) < 0)
+			rc = -1;
+		else if (strcmp(digest, out->digest))
+			rc = error_bad(e, "%s: digest does not match %s; rebuild it or "
+				       "run imgtool verify", image, path);
+	}
+	free(path);
+	free(copy);
+	return rc;
+}
+
+static void choose_limits(struct supervisor *sv)
+{
+	const struct service *s = &sv->m->service;
+	const struct options *o = sv->o;
+
+	sv->max = o->max ? o->max : s->max_instances ? s->max_instances : 64;
+	sv->per_client = o->per_client ? o->per_client :
+			 s->per_client ? s->per_client : sv->max;
+	sv->pool = o->pool ? o->pool : s->pool ? s->pool : DEFAULT_POOL;
+	if (sv->pool > sv->max)
+		sv->pool = sv->max;
+	if (o->run)
+		sv->pool = 0;
+	sv->listen_addr = o->listen ? o->listen : s->listen;
+}
+
+/* Removes run directories of supervisors that died. */
+static void remove_stale_run_dirs(void)
+{
+	DIR *d = opendir(RUN_DIR);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		const char *dot = strrchr(de->d_name, '.');
+		uint64_t pid;
+		char *path;
+
+		if (!dot || parse_uint(dot + 1, 1, INT32_MAX, &pid) < 0 ||
+		    kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		path = xasprintf("%s/%s", RUN_DIR, de->d_name);
+		remove_tree(path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * A mount namespace of our own, with every mount private: what we mount is
+ * invisible outside and gone when we are; and instances, cloned from it,
+ * need no propagation change of their own.
+ */
+static int private_mounts(struct supervisor *sv, struct error *e)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return error_errno(e, "unshare mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return error_errno(e, "make mounts private");
+	if (mkdir_p(RUN_DIR, 0700) < 0)
+		return error_errno(e, "%s", RUN_DIR);
+	remove_stale_run_dirs();
+	sv->run_dir = xasprintf("%s/%s.%ld", RUN_DIR, sv->m->name, (long)getpid());
+	sv->root_dir = xasprintf("%s/root", sv->run_dir);
+	sv->logs_dir = xasprintf("%s/logs", sv->run_dir);
+	if (mkdir(sv->run_dir, 0700) < 0 || mkdir(sv->root_dir, 0755) < 0 ||
+	    mkdir(sv->logs_dir, 0755) < 0)
+		return error_errno(e, "%s", sv->run_dir);
+	return 0;
+}
+
+static int needs_logs(const struct manifest *m)
+{
+	for (size_t i = 0; i < m->n_writables; i++)
+		if (m->writables[i].kind != WRITABLE_SCRATCH)
+			return 1;
+	return 0;
+}
+
+static int mount_volumes(struct supervisor *sv, struct error *e)
+{
+	char *copy, *logs;
+	int rc;
+
+	if (volume_mount_image(sv->o->image, sv->format, sv->root_dir, e) < 0)
+		return -1;
+	if (!needs_logs(sv->m))
+		return 0;
+	if (!sv->m->logs_file)
+		return error_bad(e, "%s: the manifest names no log volume", sv->o->image);
+	copy = xstrdup(sv->o->image);
+	logs = xasprintf("%s/%s", dirname(copy), sv->m->logs_file);
+	if (strchr(sv->m->logs_file, '/') || access(logs, F_OK) < 0)
+		rc = error_set(e, "%s: log volume missing; imgtool build stamps it",
+			       logs);
+	else
+		rc = volume_mount_logs(logs, sv->logs_dir, e);
+	free(copy);
+	free(logs);
+	return rc;
+}
+
+static int make_areas(struct supervisor *sv, struct error *e)
+{
+	struct stat st;
+
+	sv->areas = xcalloc(sv->m->n_writables, sizeof(*sv->areas));
+	for (size_t i = 0; i < sv->m->n_writables; i++) {
+		const struct writable *w = &sv->m->writables[i];
+		struct jail_area *a = &sv->areas[i];
+
+		a->path = w->path;
+		a->kind = w->kind;
+		a->size = w->size;
+		a->uid = w->uid;
+		a->gid = w->gid;
+		a->mode = w->mode;
+		if (w->kind == WRITABLE_SCRATCH)
+			continue;
+		a->source = xasprintf("%s%s", sv->logs_dir, w->path);
+		if (lstat(a->source, &st) < 0 || !S_ISDIR(st.st_mode))
+			return error_bad(e, "log volume has no directory %s", w->path);
+	}
+	return 0;
+}
+
+static const struct user *service_user(const struct manifest *m)
+{
+	for (size_t i = 0; i < m->n_users; i++)
+		if (m->users[i].uid == m->service.uid)
+			return &m->users[i];
+	return NULL;
+}
+
+/* Splits the exec line on blanks; the recipe checked it is an absolute path. */
+static int make_argv(struct supervisor *sv, struct error *e)
+{
+	char *copy, *save = NULL;
+
+	if (sv->o->run && sv->o->command[0]) {
+		for (char **a = sv->o->command; *a; a++)
+			strv_push(&sv->argv, xstrdup(*a));
+	} else {
+		copy = xstrdup(sv->m->service.exec);
+		for (char *t = strtok_r(copy, " \t\n", &save); t;
+		     t = strtok_r(NULL, " \t\n", &save))
+			strv_push(&sv->argv, xstrdup(t));
+		free(copy);
+	}
+	if (!sv->argv.n || sv->argv.v[0][0] != '/')
+		return error_set(e, "the command must be an absolute path in the image");
+	return 0;
+}
+
+static void make_env(struct supervisor *sv)
+{
+	const struct user *u = service_user(sv->m);
+	const struct service *s = &sv->m->service;
+	const char *term = getenv("TERM");
+
+	strv_push(&sv->env, xstrdup("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"));
+	strv_push(&sv->env, xasprintf("HOME=%s", u && u->home ? u->home : "/"));
+	strv_push(&sv->env, xasprintf("USER=%s", s->user));
+	strv_push(&sv->env, xasprintf("LOGNAME=%s", s->user));
+	if (sv->o->run && term)
+		strv_push(&sv->env, xasprintf("TERM=%s", term));
+	for (size_t i = 0; i < s->n_env; i++)
+		strv_push(&sv->env, xasprintf("%s=%s", s->env[i].name, s->env[i].value));
+}
+
+static int make_config(struct supervisor *sv, struct error *e)
+{
+	const struct service *s = &sv->m->service;
+	struct instance_config *c = &sv->cfg;
+	char tag[128];
+
+	snprintf(tag, sizeof(tag), "%s.%ld", sv->m->name, (long)getpid());
+	if (cgroup_setup(&sv->cgroups, NULL, tag, e) < 0)
+		return -1;
+	if (seccomp_compile(s, &c->seccomp, e) < 0 || make_areas(sv, e) < 0 ||
+	    make_argv(sv, e) < 0)
+		return -1;
+	make_env(sv);
+	c->jail.image = sv->root_dir;
+	c->jail.hostname = sv->m->name;
+	c->jail.areas = sv->areas;
+	c->jail.n_areas = sv->m->n_writables;
+	c->jail.uid = s->uid;
+	c->jail.gid = s->gid;
+	c->jail.limits = &s->limits;
+	c->jail.loopback = s->network == NETWORK_HOST ? -1 : 1;
+	c->argv = sv->argv.v;
+	c->env = sv->env.v;
+	c->stderr_path = s->stderr_path;
+	c->recycle = s->recycle;
+	c->cgroups = &sv->cgroups;
+	c->memory = s->limits.memory;
+	c->pids = s->limits.pids;
+	c->tty = sv->o->run;
+	return 0;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080". */
+static int parse_listen(const char *s, struct sockaddr_storage *ss,
+			socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	uint64_t port;
+	size_t n;
+
+	if (!colon || parse_uint(colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	n = (size_t)(colon - s);
+	if (n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+		struct sockaddr_in6 *a = (void *)ss;
+
+		host[n - 1] = '\0';
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+		return inet_pton(AF_INET6, host + 1, &a->sin6_addr) == 1 ? 0 : -1;
+	}
+	{
+		struct sockaddr_in *a = (void *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+	}
+}
+
+static int open_listener(struct supervisor *sv, struct error *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd;
+
+	if (!sv->listen_addr)
+		return error_set(e, "no address to listen on: give --listen ADDR:PORT");
+	if (parse_listen(sv->listen_addr, &ss, &len) < 0)
+		return error_set(e, "--listen: \"%s\" is not ADDR:PORT", sv->listen_addr);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return error_errno(e, "socket");
+	sv->listen_fd = fd;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    listen(fd, LISTEN_BACKLOG) < 0)
+		return error_errno(e, "listen on %s", sv->listen_addr);
+	return 0;
+}
+
+static int open_events(struct supervisor *sv, struct error *e)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return error_errno(e, "sigprocmask");
+	sv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sv->signal_fd < 0)
+		return error_errno(e, "signalfd");
+	sv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (sv->epoll_fd < 0)
+		return error_errno(e, "epoll_create1");
+	/* Children do not inherit a closed pipe's SIGPIPE as death. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int supervisor_open(struct supervisor *sv, const struct options *o,
+		    struct error *e)
+{
+	memset(sv, 0, sizeof(*sv));
+	sv->o = o;
+	sv->listen_fd = sv->signal_fd = sv->epoll_fd = -1;
+	sv->next_id = 1;
+	if (load_manifest(sv, e) < 0)
+		return -1;
+	choose_limits(sv);
+	if (private_mounts(sv, e) < 0 || mount_volumes(sv, e) < 0 ||
+	    make_config(sv, e) < 0 || open_events(sv, e) < 0)
+		return -1;
+	if (!o->run && open_listener(sv, e) < 0)
+		return -1;
+	return 0;
+}
+
+void supervisor_close(struct supervisor *sv)
+{
+	if (sv->listen_fd >= 0)
+		close(sv->listen_fd);
+	if (sv->signal_fd >= 0)
+		close(sv->signal_fd);
+	if (sv->epoll_fd >= 0)
+		close(sv->epoll_fd);
+	if (sv->root_dir) {
+		umount2(sv->root_dir, MNT_DETACH);
+		umount2(sv->logs_dir, MNT_DETACH);
+		remove_tree(sv->run_dir);
+	}
+	cgroup_teardown(&sv->cgroups);
+	seccomp_prog_free(&sv->cfg.seccomp);
+	for (size_t i = 0; sv->areas && i < sv->m->n_writables; i++)
+		free((char *)sv->areas[i].source);
+	free(sv->areas);
+	strv_free(&sv->argv);
+	strv_free(&sv->env);
+	free(sv->run_dir);
+	free(sv->root_dir);
+	free(sv->logs_dir);
+	manifest_free(sv->m);
+}

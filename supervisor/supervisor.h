@@ -1,0 +1,70 @@
+/*
+ * supervisor.h - imgsupd's state: setting up (setup.c) and serving
+ * (serve.c).
+ */
+#ifndef IMGTOOL_SUPERVISOR_H
+#define IMGTOOL_SUPERVISOR_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include "cgroup.h"
+#include "instance.h"
+#include "manifest.h"
+#include "util.h"
+
+#define MAX_INSTANCES 4096
+#define MAX_POOL 64
+#define MAX_PENDING 256
+#define RUN_DIR "/run/imgsupd"
+
+struct options {
+	const char *image;
+	const char *listen;	/* overrides the manifest's */
+	uint64_t max, per_client, pool;	/* 0: the manifest's or the default */
+	int run;		/* one instance on the terminal */
+	char **command;		/* --run: instead of the service's exec */
+};
+
+struct pending {
+	int fd;
+	struct sockaddr_storage remote, local;
+};
+
+struct supervisor {
+	const struct options *o;
+	struct manifest *m;
+	unsigned format;
+	char *run_dir, *root_dir, *logs_dir;
+	struct cgroup_root cgroups;
+	struct instance_config cfg;
+	struct jail_area *areas;
+	struct strv argv, env;
+	uint64_t max, per_client, pool;
+	int listen_fd, signal_fd, epoll_fd;
+	const char *listen_addr;
+	struct instance *inst[MAX_INSTANCES + MAX_POOL];
+	size_t n_inst;
+	unsigned long next_id;
+	struct pending pending[MAX_PENDING];
+	size_t n_pending;
+	int draining;
+	uint64_t drain_deadline_ms;
+	uint64_t next_period_ms;	/* interval: when to recycle */
+	struct instance *current;	/* interval: the one with the socket */
+	struct instance *next;		/* interval: the one taking over */
+};
+
+/* Everything before serving: manifest, mounts, cgroups, filter, socket. */
+int supervisor_open(struct supervisor *sv, const struct options *o,
+		    struct error *e);
+void supervisor_close(struct supervisor *sv);
+
+/* Serves until SIGTERM (or SIGINT), then drains. Returns the exit status. */
+int supervisor_serve(struct supervisor *sv);
+/* One instance with the terminal as its stdio; returns its exit status. */
+int supervisor_run_once(struct supervisor *sv);
+
+/* Logs one key=value line on stderr. */
+void sv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

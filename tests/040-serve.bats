@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# imgsupd: a fresh read-only jail per connection.
+
+load helpers
+load serve-helpers
+
+setup() {
+	W=$(workdir)
+	build_fixture probe
+	start_server "$W/out/probe.erofs"
+}
+
+teardown() {
+	stop_server
+}
+
+@test "a command is answered by a fresh instance" {
+	run ask hostname
+	assert_success
+	assert_output probe
+}
+
+@test "the service runs as the recipe's user, never root" {
+	run ask id
+	assert_output "$(printf '101\n101')"
+}
+
+@test "the service has no capabilities, no new privileges and a seccomp filter" {
+	run ask status
+	assert_line --regexp '^Uid:[[:space:]]+101[[:space:]]+101[[:space:]]+101[[:space:]]+101$'
+	assert_line --regexp '^CapEff:[[:space:]]+0+$'
+	assert_line --regexp '^CapPrm:[[:space:]]+0+$'
+	assert_line --regexp '^CapBnd:[[:space:]]+0+$'
+	assert_line --regexp '^NoNewPrivs:[[:space:]]+1$'
+	assert_line --regexp '^Seccomp:[[:space:]]+2$'
+}
+
+@test "the root and the site are read-only" {
+	run ask write /www/index.html
+	assert_output --partial "Read-only file system"
+	run ask write /etc/passwd
+	assert_output --partial "Read-only file system"
+	run ask write /newfile
+	assert_output --partial "Read-only file system"
+}
+
+@test "a file written in one connection is gone in the next" {
+	run ask write /tmp/mark
+	assert_output written
+	run ask read /tmp/mark
+	assert_output --partial "No such file"
+}
+
+@test "the log area keeps what every instance wrote" {
+	run ask log first
+	assert_output logged
+	run ask log second
+	assert_output logged
+	run ask read /var/log/probe/probe.log
+	assert_output "$(printf 'first\nsecond')"
+	stop_server
+	run "$IMGTOOL" logs "$W/out/probe.erofs"
+	assert_success
+	assert_output --partial "$(printf '==> /var/log/probe/probe.log <==\nfirst\nsecond')"
+}
+
+@test "only the instance's own processes are visible" {
+	run ask pids
+	# the shell, and the ls and grep of the pipeline
+	assert [ "$output" -le 3 ]
+}
+
+@test "only loopback exists in the instance's network" {
+	run ask net
+	assert_output lo
+}
+
+@test "the client address is in the environment, as ucspi-tcp and CGI name it" {
+	run ask env
+	assert_line "TCPREMOTEIP=127.0.0.1"
+	assert_line "REMOTE_ADDR=127.0.0.1"
+	assert_line --regexp '^TCPREMOTEPORT=[0-9]+$'
+	assert_line --regexp '^REMOTE_PORT=[0-9]+$'
+	assert_line "PROTO=TCP"
+	assert_line "USER=probe"
+}
+
+@test "the default filter refuses new namespaces" {
+	run ask unshare
+	assert_line --partial "unshare 1"
+	refute_output --partial "unshare 0"
+}
+
+@test "a fork bomb is contained by the pids limit and the server keeps serving" {
+	run ask forkbomb
+	# pids="16": the shell and at most 15 children
+	assert_output --regexp '^forked ([0-9]|1[0-5])$'
+	run ask hostname
+	assert_output probe
+}
+
+@test "a memory hog is killed by the memory limit and the server keeps serving" {
+	run ask memhog
+	refute_output --partial "memhog ended 0"
+	run ask hostname
+	assert_output probe
+	sleep 0.5
+	run grep -E 'event=end .*reason=(memory|signal)' "$W/server.log"
+	assert_success
+}
+
+@test "a request that never ends is killed by the wall limit" {
+	start=$(date +%s)
+	run ask hang
+	end=$(date +%s)
+	assert [ $((end - start)) -le 9 ]
+	run ask hostname
+	assert_output probe
+	run grep -E 'event=end .*reason=wall' "$W/server.log"
+	assert_success
+}
+
+@test "one key=value line per instance on stderr" {
+	ask hostname >/dev/null
+	sleep 0.3
+	run grep -E '^imgsupd: event=end instance=[0-9]+ client=127\.0\.0\.1:[0-9]+ recycle=connection served=1 duration_ms=[0-9]+ status=exit:0 reason=exit$' "$W/server.log"
+	assert_success
+}
+
+@test "past the per-client cap a connection is closed at once and logged" {
+	for i in 1 2 3 4; do ask sleep 3 >/dev/null & done
+	sleep 1
+	# closed at once: no answer (a reset, as the request was not read)
+	run ask hostname
+	refute_output --partial probe
+	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=per-client' "$W/server.log"
+	assert_success
+	wait
+	run ask hostname
+	assert_output probe
+}
+
+@test "SIGTERM drains: the running connection finishes, then the server exits" {
+	ask sleep 1 >"$W/answer" &
+	client=$!
+	sleep 0.3
+	kill -TERM "$SERVER"
+	wait "$client"
+	run cat "$W/answer"
+	assert_output slept
+	wait "$SERVER"
+	SERVER=
+	run grep -c 'event=stop' "$W/server.log"
+	assert_output 1
+}
+
+@test "nothing of the supervisor remains after SIGKILL" {
+	ask sleep 10 >/dev/null &
+	sleep 0.5
+	kill -KILL "$SERVER"
+	wait "$SERVER" 2>/dev/null || true
+	SERVER=
+	sleep 0.5
+	run pgrep -f /bin/probe
+	assert_failure
+	run sh -c 'grep -c "/run/imgsupd" /proc/self/mountinfo'
+	assert_output 0
+	# the next start cleans what the kernel left: cgroups, run dirs
+	start_server "$W/out/probe.erofs"
+	run ask hostname
+	assert_output probe
+}

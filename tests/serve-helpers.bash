@@ -1,0 +1,52 @@
+# Helpers of the supervisor suites: start imgsupd, talk to it, stop it.
+
+# A port of our own per test, so that tests never meet each other's
+# connections in TIME_WAIT.
+pick_port() {
+	echo $((20000 + (BATS_SUITE_TEST_NUMBER * 37 + $$) % 20000))
+}
+
+# Builds a fixture recipe (tests/fixtures/serve/NAME.xml) into $W/out.
+build_fixture() {
+	"$IMGTOOL" build -q -o "$W/out" "$ROOT/tests/fixtures/serve/$1.xml"
+}
+
+# Starts the supervisor in the background and waits until it listens.
+start_server() {
+	PORT=$(pick_port)
+	"$IMGTOOL" serve "$@" --listen "127.0.0.1:$PORT" 2>"$W/server.log" &
+	SERVER=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			sleep 0.2	# the connection above is a served instance too
+			return 0
+		fi
+		kill -0 "$SERVER" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$W/server.log" >&2
+	return 1
+}
+
+stop_server() {
+	[ -n "${SERVER:-}" ] || return 0
+	kill -TERM "$SERVER" 2>/dev/null || true
+	wait "$SERVER" 2>/dev/null || true
+	SERVER=
+}
+
+# Sends one line to the server and prints the answer (at most 10 s).
+ask() {
+	timeout 10 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "%s\n" "$2" >&3
+		cat <&3' _ "$PORT" "$*"
+}
+
+# GET a path over HTTP/1.0 and print the whole response.
+http_get() {
+	timeout 10 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" "$2" >&3
+		cat <&3' _ "$PORT" "$1"
+}
