@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@ static void write_service(struct writer *wr, const struct service *s)
 	w_num(wr, "idle", s->idle);
 	w_num(wr, "period", s->period);
 	w_num(wr, "grace", s->grace);
+	w_num(wr, "stop-signal", (uint64_t)s->stop_signal);
 	w_attr(wr, "workdir", s->workdir);
 	w_attr(wr, "stderr", s->stderr_path);
 	w_attr(wr, "network", network_name(s->network));
@@ -515,6 +517,11 @@ static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
 	s->idle = attr_num(rd, n, "idle", UINT32_MAX);
 	s->period = attr_num(rd, n, "period", UINT32_MAX);
 	s->grace = attr_num(rd, n, "grace", UINT32_MAX);
+	s->stop_signal = (int)attr_num(rd, n, "stop-signal", 64);
+	if (!s->stop_signal)
+		s->stop_signal = SIGTERM;
+	else if (s->stop_signal == SIGKILL || s->stop_signal == SIGSTOP)
+		bad(rd, n, "stop-signal %d cannot be caught", s->stop_signal);
 	s->max_instances = attr_num(rd, n, "max-instances", 1u << 20);
 	s->per_client = attr_num(rd, n, "per-client", 1u << 20);
 	s->pool = attr_num(rd, n, "pool", 1024);

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -892,7 +893,8 @@ static const struct attr_rule a_writable[] = {
 static const struct attr_rule a_service[] = {
 	{ "user", REQ }, { "recycle", OPT, "connection|session|interval" },
 	{ "listen" }, { "idle" }, { "period" }, { "grace" }, { "workdir" },
-	{ "stderr" }, { 0 } };
+	{ "stderr" }, { "stop-signal", OPT, "TERM|INT|QUIT|HUP|USR1|USR2" },
+	{ 0 } };
 static const struct attr_rule a_env[] = {
 	{ "name", REQ }, { "value", REQ }, { 0 } };
 static const struct attr_rule a_limits[] = {
@@ -2246,6 +2248,20 @@ static int get_service_user(struct load *L, xmlNodePtr n, struct service *s,
 }
 
 /* recycle, and the timings that go with it. */
+/* The schema allowed only these names; absent means SIGTERM. */
+static int signal_number(const char *name)
+{
+	static const struct { const char *name; int sig; } sigs[] = {
+		{ "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+	};
+
+	for (size_t i = 0; name && i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (!strcmp(name, sigs[i].name))
+			return sigs[i].sig;
+	return SIGTERM;
+}
+
 static int get_recycle(struct load *L, xmlNodePtr n, struct service *s)
 {
 	const char *recycle = attr(n, "recycle");
@@ -2267,6 +2283,7 @@ static int get_recycle(struct load *L, xmlNodePtr n, struct service *s)
 		return bad(L, n, "period is only for recycle=\"interval\"");
 	if (s->recycle != RECYCLE_SESSION && idle)
 		return bad(L, n, "idle is only for recycle=\"session\"");
+	s->stop_signal = signal_number(attr(n, "stop-signal"));
 	return 0;
 }
 

@@ -116,7 +116,8 @@ struct service {
 	char *listen;		/* "ADDR:PORT" or NULL */
 	uint64_t idle;		/* session idle timeout, seconds */
 	uint64_t period;	/* interval period, seconds */
-	uint64_t grace;		/* seconds between SIGTERM and SIGKILL */
+	uint64_t grace;		/* seconds between stop_signal and SIGKILL */
+	int stop_signal;	/* how an instance is asked to stop (SIGTERM) */
 	char *exec;		/* command line, split on blanks by the runtime */
 	char *workdir;		/* default: the user's home */
 	char *stderr_path;	/* where the service's stderr goes, or NULL */

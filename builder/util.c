@@ -558,9 +558,14 @@ static void capture(int fd, struct buf *out, size_t max)
 	}
 }
 
-static void child_exec(const char *tool, char *const argv[], int out_fd)
+static void child_exec(const char *tool, char *const argv[], int out_fd,
+		       int quiet_stderr)
 {
+	int null = quiet_stderr ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+
 	if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
+		_exit(127);
+	if (null >= 0 && dup2(null, STDERR_FILENO) < 0)
 		_exit(127);
 	execv(tool, argv);
 	fprintf(stderr, "imgtool: %s: %s\n", tool, strerror(errno));
@@ -582,7 +587,11 @@ static int wait_status(pid_t pid, const char *name, struct error *e)
 	return error_set(e, "%s killed by signal %d", name, WTERMSIG(status));
 }
 
-/* Runs argv with stdout to /dev/null (quiet), into out (out != NULL), or ours. */
+/*
+ * Runs argv with stdout to /dev/null (quiet), into out (out != NULL, and
+ * then stderr to /dev/null: the tools we read, like debugfs, chatter there),
+ * or ours.
+ */
 static int run(char *const argv[], int quiet, struct buf *out, size_t max,
 	       struct error *e)
 {
@@ -602,7 +611,7 @@ static int run(char *const argv[], int quiet, struct buf *out, size_t max,
 	}
 	pid = fork();
 	if (pid == 0)
-		child_exec(tool, argv, fds[1]);
+		child_exec(tool, argv, fds[1], out != NULL);
 	free(tool);
 	if (fds[1] >= 0)
 		close(fds[1]);

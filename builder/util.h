@@ -107,7 +107,8 @@ char *find_tool(const char *tool);
  * with e naming the tool, its status, or the package that brings it.
  */
 int run_command(char *const argv[], int quiet, struct error *e);
-/* Same, with the tool's stdout read into out (at most max bytes). */
+/* Same, with the tool's stdout read into out (at most max bytes) and its
+ * stderr discarded. */
 int run_capture(char *const argv[], size_t max, struct buf *out,
 		struct error *e);
 

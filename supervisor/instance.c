@@ -155,9 +155,14 @@ static void setup_stdio(const struct instance_config *cfg, int ctl, int fd,
 	if (err < 0 || dup2(err, STDERR_FILENO) < 0)
 		die(ctl, "cannot set up stderr");
 	if (type == 'L') {
-		if (dup2(fd, LISTEN_FD) < 0)
+		/*
+		 * The socket arrives close-on-exec; dup2 onto fd 3 clears that,
+		 * but not when it already is fd 3. stdin and stdout are still
+		 * the supervisor's: the service gets /dev/null instead.
+		 */
+		if (fd == LISTEN_FD ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, LISTEN_FD) < 0)
 			die(ctl, "cannot place the listening socket");
-		return;
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	}
 	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
 		die(ctl, "cannot set up stdin and stdout");
@@ -171,8 +176,16 @@ static __attribute__((noreturn)) void run_service(const struct instance_config *
 	static char *env[ENV_MAX];
 	char err[JAIL_ERR_MAX];
 
+	sigset_t none;
+
 	setup_stdio(cfg, ctl, fd, m->type);
 	make_env(cfg, m, env);
+	/* The supervisor blocks and ignores signals for itself, not for the
+	 * service: a blocked SIGTERM would make the service unstoppable. */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 ||
+	    signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+		die(ctl, "cannot reset the signal mask");
 	/* Filter last: nothing after it but execve, which it must allow. */
 	if (seccomp_install(&cfg->seccomp) < 0)
 		die(ctl, "cannot install the seccomp filter");

@@ -22,6 +22,9 @@
 #include "supervisor.h"
 
 #define TICK_MS 1000
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 10000
+#define QUICK_DEATH_MS 1000
 
 static int is_ready(const struct instance *in)
 {
@@ -77,12 +80,31 @@ static struct instance *spawn(struct supervisor *sv)
 	return in;
 }
 
+/*
+ * An instance that cannot start (a setup error, a service that dies at
+ * once) would otherwise be replaced in a tight loop, filling the log and the
+ * log volume: new instances wait, longer after each failure in a row.
+ */
+static void failed(struct supervisor *sv)
+{
+	sv->backoff_ms = sv->backoff_ms ? 2 * sv->backoff_ms : BACKOFF_FIRST_MS;
+	if (sv->backoff_ms > BACKOFF_MAX_MS)
+		sv->backoff_ms = BACKOFF_MAX_MS;
+	sv->spawn_after_ms = now_ms() + sv->backoff_ms;
+	sv_log("event=backoff delay_ms=%llu", (unsigned long long)sv->backoff_ms);
+}
+
+static int may_spawn(const struct supervisor *sv)
+{
+	return !sv->draining && now_ms() >= sv->spawn_after_ms;
+}
+
 /* Keeps the pool full: prepared instances waiting for connections. */
 static void refill(struct supervisor *sv)
 {
 	size_t waiting, live;
 
-	if (sv->draining || sv->cfg.recycle == RECYCLE_INTERVAL)
+	if (!may_spawn(sv) || sv->cfg.recycle == RECYCLE_INTERVAL)
 		return;
 	waiting = count(sv, INSTANCE_READY) + count(sv, INSTANCE_STARTING);
 	live = count(sv, INSTANCE_BUSY);
@@ -156,8 +178,16 @@ static void dispatch(struct supervisor *sv, int fd,
 							 .local = *local };
 }
 
+static void reap(struct supervisor *sv);
+
 static void accept_all(struct supervisor *sv)
 {
+	/*
+	 * Instances that ended but are not reaped yet would still count
+	 * against the caps: reap first, so a client that opens its next
+	 * connection as soon as the last one closed is not refused.
+	 */
+	reap(sv);
 	for (;;) {
 		struct sockaddr_storage remote, local;
 		socklen_t rl = sizeof(remote), ll = sizeof(local);
@@ -207,7 +237,7 @@ static void handover(struct supervisor *sv, struct instance *in)
 	if (old) {
 		old->retired = 1;
 		old->reason = "recycled";
-		kill(old->pid, SIGTERM);
+		kill(old->pid, sv->m->service.stop_signal);
 		old->deadline_ms = now + sv->m->service.grace * 1000;
 	}
 	sv_log("event=handover instance=%lu old=%lu", in->id, old ? old->id : 0);
@@ -215,7 +245,7 @@ static void handover(struct supervisor *sv, struct instance *in)
 
 static void start_period(struct supervisor *sv)
 {
-	if (!sv->next && !sv->draining)
+	if (!sv->next && may_spawn(sv))
 		sv->next = spawn(sv);
 }
 
@@ -225,6 +255,7 @@ static void on_control(struct supervisor *sv, struct instance *in)
 
 	switch (type) {
 	case 'R':
+		sv->backoff_ms = 0;
 		if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->next)
 			handover(sv, in);
 		else
@@ -233,6 +264,7 @@ static void on_control(struct supervisor *sv, struct instance *in)
 	case 'E':
 		sv_log("event=error instance=%lu error=\"%s\"", in->id, in->error);
 		instance_kill(in, "error");
+		failed(sv);
 		break;
 	case 'A':
 	case 'D':
@@ -295,6 +327,9 @@ static void reap(struct supervisor *sv)
 			/* Quiet for pool instances that never served. */
 			if (in->served || in->reason)
 				log_end(sv, in, status);
+			if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->current &&
+			    now_ms() - in->started_ms < QUICK_DEATH_MS)
+				failed(sv);
 			in->state = INSTANCE_DEAD;
 			remove_instance(sv, i);
 			break;
@@ -323,7 +358,7 @@ static void begin_drain(struct supervisor *sv, const char *why)
 		if (in->state != INSTANCE_BUSY)
 			instance_kill(in, "drain");
 		else if (sv->cfg.recycle == RECYCLE_INTERVAL)
-			kill(in->pid, SIGTERM);
+			kill(in->pid, sv->m->service.stop_signal);
 		else if (sv->cfg.recycle == RECYCLE_SESSION && in->active == 0)
 			instance_kill(in, "drain");
 	}
@@ -389,9 +424,10 @@ static void check_deadlines(struct supervisor *sv)
 	if (sv->draining && now >= sv->drain_deadline_ms)
 		for (size_t i = 0; i < sv->n_inst; i++)
 			instance_kill(sv->inst[i], "drain");
-	if (sv->cfg.recycle == RECYCLE_INTERVAL && !sv->draining &&
-	    sv->next_period_ms && now >= sv->next_period_ms)
+	if (sv->cfg.recycle == RECYCLE_INTERVAL &&
+	    ((sv->next_period_ms && now >= sv->next_period_ms) || !sv->current))
 		start_period(sv);
+	refill(sv);
 }
 
 /* Sleeps until the nearest deadline, at most a tick. */
@@ -406,6 +442,8 @@ static int next_timeout(const struct supervisor *sv)
 		next = sv->next_period_ms;
 	if (sv->draining && sv->drain_deadline_ms < next)
 		next = sv->drain_deadline_ms;
+	if (sv->spawn_after_ms > now && sv->spawn_after_ms < next)
+		next = sv->spawn_after_ms;
 	return next > now ? (int)(next - now) : 0;
 }
 

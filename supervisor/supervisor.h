@@ -52,6 +52,8 @@ struct supervisor {
 	uint64_t next_period_ms;	/* interval: when to recycle */
 	struct instance *current;	/* interval: the one with the socket */
 	struct instance *next;		/* interval: the one taking over */
+	uint64_t spawn_after_ms;	/* no new instance before then */
+	uint64_t backoff_ms;		/* after failures: 250 ms, doubling to 10 s */
 };
 
 /* Everything before serving: manifest, mounts, cgroups, filter, socket. */
