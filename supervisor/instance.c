@@ -261,6 +261,10 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *c
 	if (jail_enter(&cfg->jail, err, sizeof(err)) < 0 ||
 	    jail_drop(&cfg->jail, keep, err, sizeof(err)) < 0)
 		die(ctl, err);
+	/* The uid switch cleared the parent-death signal: set it again. Had the
+	 * supervisor died meanwhile, the control socket reads end of file. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		die(ctl, "PR_SET_PDEATHSIG");
 	send_msg(ctl, 'R', NULL);
 	if (cfg->recycle == RECYCLE_SESSION && !cfg->tty)
 		session_loop(cfg, ctl);

@@ -128,14 +128,19 @@ teardown() {
 }
 
 @test "past the per-client cap a connection is closed at once and logged" {
-	for i in 1 2 3 4; do ask sleep 3 >/dev/null & done
+	clients=
+	for i in 1 2 3 4; do
+		ask sleep 3 >/dev/null &
+		clients="$clients $!"
+	done
 	sleep 1
 	# closed at once: no answer (a reset, as the request was not read)
 	run ask hostname
 	refute_output --partial probe
 	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=per-client' "$W/server.log"
 	assert_success
-	wait
+	# shellcheck disable=SC2086 # one pid per word
+	wait $clients
 	run ask hostname
 	assert_output probe
 }

@@ -34,8 +34,13 @@ teardown() {
 }
 
 @test "as many parallel connections as the per-client cap are each served" {
-	for i in $(seq 8); do http_get / >"$W/r$i" & done
-	wait
+	clients=
+	for i in $(seq 8); do
+		http_get / >"$W/r$i" &
+		clients="$clients $!"
+	done
+	# shellcheck disable=SC2086 # one pid per word
+	wait $clients
 	for i in $(seq 8); do
 		run grep -c "Served from a read-only jail" "$W/r$i"
 		assert_output 1

@@ -145,15 +145,18 @@ static int hog_in_group(const struct cgroup *cg)
 
 	if (pid == 0) {
 		size_t n = 64 * MiB;
-		char *p;
+		volatile char *p;
 
 		if (cgroup_attach(cg, 0, &e) < 0)
 			_exit(100);
+		/* volatile: at -O2 the compiler may drop a malloc and memset
+		 * whose result it can predict, and nothing would be touched. */
 		p = malloc(n);
 		if (!p)
 			_exit(101);
-		memset(p, 1, n);
-		_exit(p[n - 1] == 1 ? 0 : 102);
+		for (size_t i = 0; i < n; i += 4096)
+			p[i] = 1;
+		_exit(p[n - 4096] == 1 ? 0 : 102);
 	}
 	return wait_status(pid);
 }
