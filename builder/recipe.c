@@ -2746,9 +2746,16 @@ const char *recipe_schema_path(void)
 		if (slash)
 			*slash = '\0';
 		len = strlen(exe);
+		/* A build tree: build/bin/imgtool and build/share/recipe.rng. */
 		if (len >= 10 && !strcmp(exe + len - 10, "/build/bin") &&
 		    (size_t)snprintf(path, sizeof(path), "%s/../share/recipe.rng",
 				     exe) < sizeof(path) &&
+		    access(path, R_OK) == 0)
+			return path;
+		/* An installed tree, wherever it was moved to:
+		 * PREFIX/bin/imgtool and PREFIX/share/imgtool/recipe.rng. */
+		if ((size_t)snprintf(path, sizeof(path),
+				     "%s/../share/imgtool/recipe.rng", exe) < sizeof(path) &&
 		    access(path, R_OK) == 0)
 			return path;
 	}

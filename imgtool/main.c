@@ -164,7 +164,12 @@ static char *imgsupd_path(void)
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
+			/* build/bin/imgsupd, or PREFIX/sbin/imgsupd beside PREFIX/bin */
 			path = xasprintf("%s/imgsupd", self);
+			if (access(path, X_OK) == 0)
+				return path;
+			free(path);
+			path = xasprintf("%s/../sbin/imgsupd", self);
 			if (access(path, X_OK) == 0)
 				return path;
 			free(path);
