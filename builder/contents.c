@@ -435,7 +435,7 @@ static int tree_perm(const struct tree_walk *w, const struct stat *st,
 	if (w->it->mode != MODE_UNSET)
 		m = w->it->mode;
 	if (w->it->mode_spec &&
-	    mode_apply(w->it->mode_spec, m, S_ISDIR(st->st_mode), &m) < 0)
+	    recipe_mode_apply(w->it->mode_spec, m, S_ISDIR(st->st_mode), &m) < 0)
 		return error_bad(w->e, "mode \"%s\" is not a mode",
 				 w->it->mode_spec);
 	*perm = m;

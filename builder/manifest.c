@@ -346,7 +346,7 @@ static mode_t attr_mode(struct reader *rd, xmlNodePtr n)
 	char *s = attr(n, "mode");
 	mode_t m = 0;
 
-	if (s && mode_apply(s, 0, 0, &m) < 0)
+	if (s && recipe_mode_apply(s, 0, 0, &m) < 0)
 		bad(rd, n, "mode \"%s\" is not a mode", s);
 	free(s);
 	return m & 07777;
@@ -692,29 +692,6 @@ struct manifest *manifest_load(const char *path, struct error *e)
 	return m;
 }
 
-static void free_names(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-static void service_free(struct service *s)
-{
-	free(s->user);
-	free(s->listen);
-	free(s->exec);
-	free(s->workdir);
-	free(s->stderr_path);
-	for (size_t i = 0; i < s->n_env; i++) {
-		free(s->env[i].name);
-		free(s->env[i].value);
-	}
-	free(s->env);
-	free_names(s->syscalls_allow);
-	free_names(s->syscalls_deny);
-}
-
 void manifest_free(struct manifest *m)
 {
 	if (!m)
@@ -736,6 +713,6 @@ void manifest_free(struct manifest *m)
 	for (size_t i = 0; i < m->n_outputs; i++)
 		free(m->outputs[i].file);
 	free(m->logs_file);
-	service_free(&m->service);
+	recipe_service_free(&m->service);
 	free(m);
 }

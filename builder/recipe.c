@@ -2596,7 +2596,7 @@ static void free_strings(char **v)
 	free(v);
 }
 
-static void free_service(struct service *s)
+void recipe_service_free(struct service *s)
 {
 	free(s->user);
 	free(s->listen);
@@ -2638,7 +2638,7 @@ void recipe_free(struct recipe *r)
 	for (size_t i = 0; i < r->n_writables; i++)
 		free(r->writables[i].path);
 	free(r->writables);
-	free_service(&r->service);
+	recipe_service_free(&r->service);
 	free(r->vm.kernel);
 	free(r->canonical);
 	free(r->name);

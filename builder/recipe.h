@@ -179,6 +179,8 @@ struct recipe {
 struct recipe *recipe_load(const char *path, const char *schema_path,
 			   struct error *e);
 void recipe_free(struct recipe *r);
+/* Frees what a struct service owns (the recipe's, or a manifest's). */
+void recipe_service_free(struct service *s);
 
 /* Looks a user up by name; NULL if the recipe has none. */
 const struct user *recipe_user(const struct recipe *r, const char *name);

@@ -67,14 +67,6 @@ int parse_duration(const char *s, uint64_t max_seconds, uint64_t *out);
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
- * Applies a chmod-style mode to mode: octal ("0644") or symbolic clauses
- * ("a=rX,u+w", who in ugoa, op in +-=, perms in rwxXst). is_dir matters for
- * X. Returns -1 if spec does not parse. Recipe validation uses it with any
- * mode to check a spec; the builder applies it to every tree entry.
- */
-int mode_apply(const char *spec, mode_t mode, int is_dir, mode_t *out);
-
-/*
  * True if path is absolute, normalized (no "//", no "." or ".." component,
  * no trailing slash except "/" itself) and shorter than PATH_MAX.
  */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "recipe.h"
 #include "util.h"
 
 static void test_sizes(void)
@@ -52,16 +53,16 @@ static void test_modes(void)
 {
 	mode_t m = 0;
 
-	ok(mode_apply("0644", 0777, 0, &m) == 0 && m == 0644, "octal");
-	ok(mode_apply("a=rX", 0700, 0, &m) == 0 && m == 0555, "a=rX on an executable file");
-	ok(mode_apply("a=rX", 0600, 0, &m) == 0 && m == 0444, "a=rX on a plain file");
-	ok(mode_apply("a=rX", 0700, 1, &m) == 0 && m == 0555, "a=rX on a directory");
-	ok(mode_apply("u+w,go-w", 0666, 0, &m) == 0 && m == 0644, "two clauses");
-	ok(mode_apply("o=", 0777, 0, &m) == 0 && m == 0770, "o= clears other");
-	ok(mode_apply("+t", 0777, 1, &m) == 0 && m == 01777, "+t sets sticky");
-	ok(mode_apply("a=rq", 0, 0, &m) < 0, "unknown letter refused");
-	ok(mode_apply("0999", 0, 0, &m) < 0, "non-octal digits refused");
-	ok(mode_apply("u", 0, 0, &m) < 0, "missing operator refused");
+	ok(recipe_mode_apply("0644", 0777, 0, &m) == 0 && m == 0644, "octal");
+	ok(recipe_mode_apply("a=rX", 0700, 0, &m) == 0 && m == 0555, "a=rX on an executable file");
+	ok(recipe_mode_apply("a=rX", 0600, 0, &m) == 0 && m == 0444, "a=rX on a plain file");
+	ok(recipe_mode_apply("a=rX", 0700, 1, &m) == 0 && m == 0555, "a=rX on a directory");
+	ok(recipe_mode_apply("u+w,go-w", 0666, 0, &m) == 0 && m == 0644, "two clauses");
+	ok(recipe_mode_apply("o=", 0777, 0, &m) == 0 && m == 0770, "o= clears other");
+	ok(recipe_mode_apply("+t", 0777, 1, &m) == 0 && m == 01777, "+t sets sticky");
+	ok(recipe_mode_apply("a=rq", 0, 0, &m) < 0, "unknown letter refused");
+	ok(recipe_mode_apply("0999", 0, 0, &m) < 0, "non-octal digits refused");
+	ok(recipe_mode_apply("u", 0, 0, &m) < 0, "missing operator refused");
 }
 
 static void test_atomic_write(void)
