@@ -195,7 +195,7 @@ int jail_enter(const struct jail_spec *s, char *err, size_t errlen)
 		return -1;
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		return fail(err, errlen, "sethostname", s->hostname);
-	if (s->loopback && loopback_up(err, errlen) < 0)
+	if (s->loopback > 0 && loopback_up(err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -41,7 +41,8 @@ struct jail_spec {
 	uid_t uid;		/* the service user; never 0 */
 	gid_t gid;
 	const struct limits *limits;
-	int loopback;		/* bring lo up (network none or loopback) */
+	int loopback;		/* 1: bring lo up; 0: leave it down; -1: no network
+				 * namespace at all (network="host") */
 };
 
 /* Mounts and pivots (see above). Returns -1 with err set. */

@@ -252,7 +252,9 @@ static int make_config(struct supervisor *sv, struct error *e)
 	c->jail.uid = s->uid;
 	c->jail.gid = s->gid;
 	c->jail.limits = &s->limits;
-	c->jail.loopback = s->network == NETWORK_HOST ? -1 : 1;
+	/* none: a network namespace with lo down; loopback: lo up; host: none */
+	c->jail.loopback = s->network == NETWORK_HOST ? -1 :
+			   s->network == NETWORK_LOOPBACK ? 1 : 0;
 	c->argv = sv->argv.v;
 	c->env = sv->env.v;
 	c->stderr_path = s->stderr_path;

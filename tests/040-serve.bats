@@ -75,6 +75,34 @@ teardown() {
 	assert_output lo
 }
 
+@test "with network none, even loopback is down" {
+	run ask lo
+	assert_output "lo down"
+}
+
+@test "past the global cap a connection is closed at once and logged" {
+	stop_server
+	PORT=$(pick_port)
+	"$ROOT/build/bin/imgsupd" --max 2 --per-client 8 --listen "127.0.0.1:$PORT" \
+		"$W/out/probe.erofs" 2>"$W/server.log" &
+	SERVER=$!
+	sleep 0.5
+	clients=
+	for i in 1 2; do
+		ask sleep 3 >/dev/null &
+		clients="$clients $!"
+	done
+	sleep 1
+	run ask hostname
+	refute_output --partial probe
+	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=max' "$W/server.log"
+	assert_success
+	# shellcheck disable=SC2086 # one pid per word
+	wait $clients
+	run ask hostname
+	assert_output probe
+}
+
 @test "the client address is in the environment, as ucspi-tcp and CGI name it" {
 	run ask env
 	assert_line "TCPREMOTEIP=127.0.0.1"

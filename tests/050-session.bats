@@ -29,6 +29,11 @@ teardown() {
 	assert_line --regexp '^CapEff:[[:space:]]+0+$'
 }
 
+@test "with network loopback, lo is up" {
+	run ask lo
+	assert_output "lo up"
+}
+
 @test "after the idle timeout the client's next session starts fresh" {
 	run ask write /tmp/mark
 	assert_output written
