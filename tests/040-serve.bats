@@ -44,6 +44,22 @@ teardown() {
 	assert_output --partial "Read-only file system"
 }
 
+@test "the mount plan: read-only root and /proc/sys, areas without suid, devices or exec" {
+	run ask mounts
+	assert_line --regexp '^/ ro,nosuid,nodev(,[a-z]+)* (erofs|squashfs) '
+	assert_line --regexp '^/proc/sys ro,nosuid,nodev,noexec(,[a-z]+)* proc '
+	assert_line --regexp '^/var/log/probe rw,nosuid,nodev,noexec(,[a-z]+)* ext4 '
+	assert_line --regexp '^/tmp rw,nosuid,nodev,noexec(,[a-z]+)* tmpfs .*size=1024k'
+	assert_line --regexp '^/dev ro,nosuid,noexec(,[a-z]+)* tmpfs '
+	# nothing of the host: exactly the instance's own mounts
+	assert_equal "${#lines[@]}" 8
+}
+
+@test "a minimal /dev: null, zero, full, random, urandom and the fd links" {
+	run ask dev
+	assert_output "$(printf 'fd\nfull\nnull\nrandom\nstderr\nstdin\nstdout\nurandom\nzero')"
+}
+
 @test "a file written in one connection is gone in the next" {
 	run ask write /tmp/mark
 	assert_output written
@@ -190,6 +206,7 @@ teardown() {
 @test "nothing of the supervisor remains after SIGKILL" {
 	ask sleep 10 >/dev/null &
 	sleep 0.5
+	old=$SERVER
 	kill -KILL "$SERVER"
 	wait "$SERVER" 2>/dev/null || true
 	SERVER=
@@ -202,4 +219,7 @@ teardown() {
 	start_server "$W/out/probe.erofs"
 	run ask hostname
 	assert_output probe
+	run find /sys/fs/cgroup -maxdepth 6 -type d -name "probe.$old"
+	assert_output ""
+	assert_file_not_exists "/run/imgsupd/probe.$old"
 }
