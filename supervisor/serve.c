@@ -175,7 +175,8 @@ static void dispatch(struct supervisor *sv, int fd,
 	if (sv->n_pending >= MAX_PENDING)
 		return refuse(ip, port, "queue", fd);
 	sv->pending[sv->n_pending++] = (struct pending){ .fd = fd, .remote = *remote,
-							 .local = *local };
+							 .local = *local,
+							 .since_ms = now_ms() };
 }
 
 static void reap(struct supervisor *sv);
@@ -415,10 +416,28 @@ static void check_instance(struct supervisor *sv, struct instance *in,
 		instance_kill(in, sv->draining ? "drain" : in->retired ? "recycled" : "idle");
 }
 
+/*
+ * Connections wait in the queue only while instances are being prepared.
+ * When none can be (instances fail to start), they are not kept forever.
+ */
+static void expire_pending(struct supervisor *sv, uint64_t now)
+{
+	while (sv->n_pending && now - sv->pending[0].since_ms >= PENDING_TIMEOUT_MS) {
+		struct pending p = sv->pending[0];
+		char ip[ADDR_MAX], port[8];
+
+		memmove(sv->pending, sv->pending + 1,
+			--sv->n_pending * sizeof(sv->pending[0]));
+		format_addr(&p.remote, ip, sizeof(ip), port, sizeof(port));
+		refuse(ip, port, "no-instance", p.fd);
+	}
+}
+
 static void check_deadlines(struct supervisor *sv)
 {
 	uint64_t now = now_ms();
 
+	expire_pending(sv, now);
 	for (size_t i = 0; i < sv->n_inst; i++)
 		check_instance(sv, sv->inst[i], now);
 	if (sv->draining && now >= sv->drain_deadline_ms)

@@ -15,6 +15,7 @@
 #define MAX_INSTANCES 4096
 #define MAX_POOL 64
 #define MAX_PENDING 256
+#define PENDING_TIMEOUT_MS 10000	/* a queued connection waits at most this */
 #define RUN_DIR "/run/imgsupd"
 
 struct options {
@@ -27,6 +28,7 @@ struct options {
 
 struct pending {
 	int fd;
+	uint64_t since_ms;	/* queued since */
 	struct sockaddr_storage remote, local;
 };
 
