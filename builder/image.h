@@ -26,8 +26,9 @@ int image_verify(const char *path, FILE *out, int *differences,
 
 /*
  * Prints every file that instances wrote to the image's log volume (its log
- * and state areas), each after a "==> PATH <==" line. Reads the volume with
- * debugfs, so it needs no root and no mount.
+ * and state areas), each after a "==> PATH <==" line. While a supervisor
+ * serves the image, and we may (root), through its mount: live. Otherwise
+ * from the volume's file with debugfs, which needs no root and no mount.
  */
 int image_logs(const char *path, FILE *out, struct error *e);
 

@@ -33,6 +33,13 @@ teardown() {
 	assert_output --partial "response:404"
 }
 
+@test "imgtool logs shows the access log live while the server runs" {
+	http_get /robots.txt >/dev/null
+	run "$IMGTOOL" logs "$W/out/web.erofs"
+	assert_success
+	assert_output --partial "url:/robots.txt"
+}
+
 @test "as many parallel connections as the per-client cap are each served" {
 	clients=
 	for i in $(seq 8); do
