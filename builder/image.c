@@ -242,16 +242,6 @@ static void compare(struct check *k, const struct contents *want,
 	}
 }
 
-/* Recomputes digests of what was read: scanning stores host paths. */
-static int digest_all(struct contents *c, struct error *e)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (S_ISREG(c->v[i].mode) && c->v[i].src &&
-		    sha256_file_hex(c->v[i].src, c->v[i].digest, e) < 0)
-			return -1;
-	return 0;
-}
-
 static int tar_entry_read(struct archive *a, struct archive_entry *ae,
 			  struct contents *c, struct error *e)
 {
@@ -337,37 +327,37 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 	}
 	k->owners = geteuid() == 0;
 	if (format == FORMAT_TREE)
-		return contents_scan(c, image, e) < 0 ? -1 : digest_all(c, e);
+		return contents_scan(c, image, e);
 	if (!mkdtemp(tmpl))
 		return error_errno(e, "mkdtemp");
 	dir = xasprintf("%s/root", tmpl);
 	rc = extract(format, image, dir, e);
 	if (rc == 0)
 		rc = contents_scan(c, dir, e);
-	if (rc == 0)
-		rc = digest_all(c, e);
 	remove_tree(tmpl);
 	free(dir);
 	return rc;
 }
 
-/* The image file itself against the digest the manifest records for it. */
-static void check_file_digest(struct check *k, const struct manifest *m,
-			      const char *image)
+int image_digest_matches(const char *image, const struct manifest *m,
+			 struct error *e)
 {
 	char *copy = xstrdup(image), digest[DIGEST_HEX];
 	const char *base = basename(copy);
+	int rc = 1;
 
-	for (size_t i = 0; i < m->n_outputs; i++) {
+	for (size_t i = 0; i < m->n_outputs && rc == 1; i++) {
 		const struct manifest_output *o = &m->outputs[i];
 
 		if (strcmp(o->file, base) || !o->digest[0])
 			continue;
-		if (sha256_file_hex(image, digest, NULL) == 0 &&
-		    strcmp(digest, o->digest))
-			report(k, "changed", image, "image digest differs from the manifest");
+		if (sha256_file_hex(image, digest, e) < 0)
+			rc = -1;
+		else if (strcmp(digest, o->digest))
+			rc = 0;
 	}
 	free(copy);
+	return rc;
 }
 
 int image_verify(const char *path, FILE *out, int *differences,
@@ -386,7 +376,8 @@ int image_verify(const char *path, FILE *out, int *differences,
 	m = load_beside(path, e);
 	if (!m)
 		return -1;
-	check_file_digest(&k, m, path);
+	if (image_digest_matches(path, m, NULL) == 0)
+		report(&k, "changed", path, "image digest differs from the manifest");
 	if (read_image(format, path, &got, &k, e) == 0) {
 		compare(&k, &m->files, &got);
 		if (!k.owners)
@@ -577,21 +568,32 @@ static char *live_logs_dir(const char *name, const char *image)
 	return found;
 }
 
+char *image_logs_path(const char *image, const struct manifest *m)
+{
+	char *copy, *path;
+
+	if (!m->logs_file || strchr(m->logs_file, '/'))
+		return NULL;
+	copy = xstrdup(image);
+	path = xasprintf("%s/%s", dirname(copy), m->logs_file);
+	free(copy);
+	return path;
+}
+
 int image_logs(const char *path, FILE *out, struct error *e)
 {
 	struct manifest *m = load_beside(path, e);
 	uint64_t budget = LOGS_MAX_BYTES;
-	char *copy, *volume, *live;
+	char *volume, *live;
 	int rc = 0;
 
 	if (!m)
 		return -1;
-	if (!m->logs_file || strchr(m->logs_file, '/')) {
+	volume = image_logs_path(path, m);
+	if (!volume) {
 		manifest_free(m);
 		return error_set(e, "%s: the image has no log volume", path);
 	}
-	copy = xstrdup(path);
-	volume = xasprintf("%s/%s", dirname(copy), m->logs_file);
 	live = live_logs_dir(m->name, path);
 	for (size_t i = 0; i < m->n_writables && rc == 0; i++) {
 		const char *area = m->writables[i].path;
@@ -608,7 +610,6 @@ int image_logs(const char *path, FILE *out, struct error *e)
 		}
 	}
 	free(live);
-	free(copy);
 	free(volume);
 	manifest_free(m);
 	return rc;

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include "util.h"
 
+struct manifest;
+
 /* Prints a summary of the image's manifest: contents, areas, service. */
 int image_inspect(const char *path, FILE *out, struct error *e);
 
@@ -34,6 +36,17 @@ int image_logs(const char *path, FILE *out, struct error *e);
 
 /* Detects an image's format from its first bytes; 0 if unknown. */
 unsigned image_format(const char *path);
+
+/*
+ * Compares the image file with the sha256 its manifest records for it.
+ * 1: they match, or the manifest records none (a tree); 0: they differ;
+ * -1: the image cannot be read (e set).
+ */
+int image_digest_matches(const char *image, const struct manifest *m,
+			 struct error *e);
+
+/* The log volume beside an image (malloc'd), or NULL if it has none. */
+char *image_logs_path(const char *image, const struct manifest *m);
 
 /* The path of the manifest beside an image (malloc'd). */
 char *image_manifest_path(const char *image);

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -43,10 +42,8 @@ void sv_log(const char *fmt, ...)
 static int load_manifest(struct supervisor *sv, struct error *e)
 {
 	const char *image = sv->o->image;
-	char *path = image_manifest_path(image), *copy = xstrdup(image);
-	const char *base = basename(copy);
-	char digest[DIGEST_HEX];
-	int rc = 0;
+	char *path = image_manifest_path(image);
+	int rc = 0, match;
 
 	sv->format = image_format(image);
 	if (!sv->format)
@@ -55,20 +52,13 @@ static int load_manifest(struct supervisor *sv, struct error *e)
 		rc = -1;
 	else if (!sv->m->service.present)
 		rc = error_bad(e, "%s: the recipe has no <service>", path);
-	for (size_t i = 0; rc == 0 && i < sv->m->n_outputs; i++) {
-		const struct manifest_output *out = &sv->m->outputs[i];
-
-		if (strcmp(out->file, base) || !out->digest[0])
-			continue;
-		/* A changed image is refused: it is not what was built. */
-		if (sha256_file_hex(image, digest, e) < 0)
-			rc = -1;
-		else if (strcmp(digest, out->digest))
-			rc = error_bad(e, "%s: digest does not match %s; rebuild it or "
-				       "run imgtool verify", image, path);
-	}
+	/* A changed image is refused: it is not what was built. */
+	else if ((match = image_digest_matches(image, sv->m, e)) < 0)
+		rc = -1;
+	else if (!match)
+		rc = error_bad(e, "%s: digest does not match %s; rebuild it or "
+			       "run imgtool verify", image, path);
 	free(path);
-	free(copy);
 	return rc;
 }
 
@@ -143,23 +133,21 @@ static int needs_logs(const struct manifest *m)
 
 static int mount_volumes(struct supervisor *sv, struct error *e)
 {
-	char *copy, *logs;
+	char *logs;
 	int rc;
 
 	if (volume_mount_image(sv->o->image, sv->format, sv->root_dir, e) < 0)
 		return -1;
 	if (!needs_logs(sv->m))
 		return 0;
-	if (!sv->m->logs_file)
+	logs = image_logs_path(sv->o->image, sv->m);
+	if (!logs)
 		return error_bad(e, "%s: the manifest names no log volume", sv->o->image);
-	copy = xstrdup(sv->o->image);
-	logs = xasprintf("%s/%s", dirname(copy), sv->m->logs_file);
-	if (strchr(sv->m->logs_file, '/') || access(logs, F_OK) < 0)
+	if (access(logs, F_OK) < 0)
 		rc = error_set(e, "%s: log volume missing; imgtool build stamps it",
 			       logs);
 	else
 		rc = volume_mount_logs(logs, sv->logs_dir, e);
-	free(copy);
 	free(logs);
 	return rc;
 }
