@@ -1,11 +1,9 @@
 /*
  * build.c - compiling a recipe into its images (see build.h).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,32 +145,6 @@ static int up_to_date(const struct build *b)
 	return ok;
 }
 
-/* Removes the private directories of earlier builds that died. */
-static void remove_stale(const struct build *b)
-{
-	char *prefix = xasprintf(".%s.build.", b->r->name);
-	size_t n = strlen(prefix);
-	DIR *d = opendir(b->o->outdir);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		uint64_t pid;
-		char *path;
-
-		if (strncmp(de->d_name, prefix, n) ||
-		    parse_uint(de->d_name + n, 1, INT32_MAX, &pid) < 0)
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			continue;	/* that build is still running */
-		path = out_path(b, de->d_name);
-		remove_tree(path);
-		free(path);
-	}
-	if (d)
-		closedir(d);
-	free(prefix);
-}
-
 static int make_work(struct build *b, struct error *e)
 {
 	char *name = xasprintf(".%s.build.%ld", b->r->name, (long)getpid());
@@ -181,7 +153,13 @@ static int make_work(struct build *b, struct error *e)
 		free(name);
 		return error_errno(e, "%s", b->o->outdir);
 	}
-	remove_stale(b);
+	/* The private directories of earlier builds that died. */
+	{
+		char *prefix = xasprintf(".%s.build.", b->r->name);
+
+		remove_dead_tags(b->o->outdir, prefix);
+		free(prefix);
+	}
 	b->work = out_path(b, name);
 	free(name);
 	remove_tree(b->work);

@@ -550,12 +550,11 @@ static char *live_logs_dir(const char *name, const char *image)
 		return NULL;
 	}
 	while (!found && (de = readdir(d))) {
-		uint64_t pid;
+		pid_t pid = tag_pid(de->d_name);
 		char *dir;
 
-		if (strncmp(de->d_name, name, n) || de->d_name[n] != '.' ||
-		    parse_uint(de->d_name + n + 1, 1, INT32_MAX, &pid) < 0 ||
-		    !serves_image((long)pid, &st))
+		if (strncmp(de->d_name, name, n) || strrchr(de->d_name, '.') != de->d_name + n ||
+		    !pid || !serves_image((long)pid, &st))
 			continue;
 		dir = xasprintf("/proc/%ld/root/run/imgsupd/%s/logs", (long)pid,
 				de->d_name);

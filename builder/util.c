@@ -1,10 +1,12 @@
 /*
  * util.c - small helpers shared by the builder and the command line.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -635,3 +637,42 @@ int run_capture(char *const argv[], size_t max, struct buf *out, struct error *e
 	return run(argv, 0, out, max, e);
 }
 
+
+pid_t tag_pid(const char *tag)
+{
+	const char *dot = strrchr(tag, '.');
+	size_t n;
+
+	if (!dot || dot == tag)
+		return 0;
+	n = strlen(dot + 1);
+	if (n == 0 || n > 9 || dot[1] == '0' || strspn(dot + 1, "0123456789") != n)
+		return 0;
+	return (pid_t)strtol(dot + 1, NULL, 10);
+}
+
+int pid_running(pid_t pid)
+{
+	/* EPERM: it runs, as another user. */
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+void remove_dead_tags(const char *dir, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		pid_t pid = tag_pid(de->d_name);
+		char *path;
+
+		if (strncmp(de->d_name, prefix, n) || !pid || pid_running(pid))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		remove_tree(path);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}

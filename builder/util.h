@@ -92,6 +92,17 @@ int mkdir_p(const char *path, mode_t mode);
 void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX]);
 int sha256_file_hex(const char *path, char out[DIGEST_HEX], struct error *e);
 
+/*
+ * Directories and cgroups of a build or supervisor are tagged "NAME.PID";
+ * those of one that died are removed by the next. tag_pid() is the PID of
+ * a tag (0 if it has none), pid_running() whether it still runs, and
+ * remove_dead_tags() removes the entries of dir that start with prefix
+ * and carry the tag of a process that is gone.
+ */
+pid_t tag_pid(const char *tag);
+int pid_running(pid_t pid);
+void remove_dead_tags(const char *dir, const char *prefix);
+
 /* Finds a tool in PATH and the sbin directories; malloc'd path or NULL. */
 char *find_tool(const char *tool);
 /*

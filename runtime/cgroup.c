@@ -346,20 +346,6 @@ static int rmdir_tree(const char *dir, int depth)
 	return rmdir_wait(dir) < 0 ? -1 : ret;
 }
 
-/* "NAME.PID" with a decimal PID: the tag of a supervisor. */
-static pid_t tag_pid(const char *tag)
-{
-	const char *dot = strrchr(tag, '.');
-	char *end;
-	long pid;
-
-	if (!dot || dot == tag || !dot[1] || dot[1] == '0' ||
-	    strspn(dot + 1, "0123456789") != strlen(dot + 1) || strlen(dot + 1) > 9)
-		return 0;
-	pid = strtol(dot + 1, &end, 10);
-	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
-}
-
 /*
  * Removes the TAGs of dead supervisors under dir (G/imgsupd). Best effort:
  * a stale group that will not go (a process stuck in the kernel) must not
@@ -376,7 +362,7 @@ static void remove_stale(struct cgroup_root *root, const char *dir, int v2)
 
 		if (de->d_type != DT_DIR || !pid || pid == getpid())
 			continue;
-		if (kill(pid, 0) == 0 || errno != ESRCH)
+		if (pid_running(pid))
 			continue;
 		char *sub = xasprintf("%s/%s", dir, de->d_name);
 

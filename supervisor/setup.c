@@ -2,7 +2,6 @@
  * setup.c - everything imgsupd does before serving (see supervisor.h).
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -78,28 +77,6 @@ static void choose_limits(struct supervisor *sv)
 	sv->listen_addr = o->listen ? o->listen : s->listen;
 }
 
-/* Removes run directories of supervisors that died. */
-static void remove_stale_run_dirs(void)
-{
-	DIR *d = opendir(RUN_DIR);
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		const char *dot = strrchr(de->d_name, '.');
-		uint64_t pid;
-		char *path;
-
-		if (!dot || parse_uint(dot + 1, 1, INT32_MAX, &pid) < 0 ||
-		    kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			continue;
-		path = xasprintf("%s/%s", RUN_DIR, de->d_name);
-		remove_tree(path);
-		free(path);
-	}
-	if (d)
-		closedir(d);
-}
-
 /*
  * A mount namespace of our own, with every mount private: what we mount is
  * invisible outside and gone when we are; and instances, cloned from it,
@@ -113,7 +90,7 @@ static int private_mounts(struct supervisor *sv, struct error *e)
 		return error_errno(e, "make mounts private");
 	if (mkdir_p(RUN_DIR, 0700) < 0)
 		return error_errno(e, "%s", RUN_DIR);
-	remove_stale_run_dirs();
+	remove_dead_tags(RUN_DIR, "");	/* of supervisors that died */
 	sv->run_dir = xasprintf("%s/%s.%ld", RUN_DIR, sv->m->name, (long)getpid());
 	sv->root_dir = xasprintf("%s/root", sv->run_dir);
 	sv->logs_dir = xasprintf("%s/logs", sv->run_dir);
