@@ -290,7 +290,7 @@ static int add_entry(struct contents *c, const struct entry *en,
 }
 
 /* Adds a directory the recipe names, wherever its path lands. */
-static int add_dir_at(struct contents *c, const char *path, mode_t perm,
+int contents_add_dir(struct contents *c, const char *path, mode_t perm,
 		      uint32_t uid, uint32_t gid, struct error *e)
 {
 	char *at;
@@ -499,7 +499,7 @@ static int tree_entry(struct tree_walk *w, const char *src, const char *dest,
 		return -1;
 	if (S_ISREG(st.st_mode))
 		return add_host_file(w->c, dest, src, &st, perm, uid, gid, w->e);
-	if (add_dir_at(w->c, dest, perm, uid, gid, w->e) < 0)
+	if (contents_add_dir(w->c, dest, perm, uid, gid, w->e) < 0)
 		return -1;
 	if (!w->scan)
 		tree_claim_dir(w->c, dest, perm, uid, gid);
@@ -620,7 +620,7 @@ static int gather_item(struct contents *c, const struct item *it,
 					 it->target);
 		return add_symlink(c, it->path, it->target, uid, gid, e);
 	case ITEM_DIR:
-		return add_dir_at(c, it->path, it->mode == MODE_UNSET ? 0755 : it->mode,
+		return contents_add_dir(c, it->path, it->mode == MODE_UNSET ? 0755 : it->mode,
 				  uid, gid, e);
 	}
 	return error_set(e, "unknown item kind %d", (int)it->kind);
@@ -723,7 +723,7 @@ static int gather_mount_points(struct contents *c, const struct recipe *r,
 			error_bad(e, "%s is not a directory in the image", w->path);
 			return at_error(e, &w->at, "writable");
 		}
-		if (add_dir_at(c, w->path, w->mode, w->uid, w->gid, e) < 0)
+		if (contents_add_dir(c, w->path, w->mode, w->uid, w->gid, e) < 0)
 			return at_error(e, &w->at, "writable");
 	}
 	return 0;

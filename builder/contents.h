@@ -54,6 +54,12 @@ int contents_gather(struct contents *c, const struct recipe *r, int64_t epoch,
 int contents_scan(struct contents *c, const char *dir, struct error *e);
 /* Adds one entry; the same path twice is an error unless identical. */
 int contents_add(struct contents *c, const struct entry *en, struct error *e);
+/*
+ * Adds a directory and any missing parents (root's, 0755); an existing
+ * directory keeps its owner and mode.
+ */
+int contents_add_dir(struct contents *c, const char *path, mode_t perm,
+		     uint32_t uid, uint32_t gid, struct error *e);
 /* Adds an inline regular file and any missing parent directories. */
 int contents_add_file(struct contents *c, const char *path, const char *data,
 		      size_t len, mode_t perm, struct error *e);

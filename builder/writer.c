@@ -306,36 +306,17 @@ int logs_needed(const struct recipe *r)
 static int logs_contents(const struct recipe *r, struct contents *c,
 			 uint64_t *size, struct error *e)
 {
-	struct entry root = { .path = "/", .mode = S_IFDIR | 0755 };
-
 	*size = 0;
-	if (contents_add(c, &root, e) < 0)
+	if (contents_add_dir(c, "/", 0755, 0, 0, e) < 0)
 		return -1;
 	for (size_t i = 0; i < r->n_writables; i++) {
 		const struct writable *w = &r->writables[i];
-		char *p = xstrdup(w->path);
 
-		if (!on_log_volume(w)) {
-			free(p);
+		if (!on_log_volume(w))
 			continue;
-		}
 		*size += w->size;
-		for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-			struct entry d = { .path = p, .mode = S_IFDIR | 0755 };
-
-			*s = '\0';
-			if (!contents_find(c, p) && contents_add(c, &d, e) < 0)
-				return -1;
-			*s = '/';
-		}
-		{
-			struct entry d = { .path = p, .mode = S_IFDIR | w->mode,
-					   .uid = w->uid, .gid = w->gid };
-
-			if (contents_add(c, &d, e) < 0)
-				return -1;
-		}
-		free(p);
+		if (contents_add_dir(c, w->path, w->mode, w->uid, w->gid, e) < 0)
+			return -1;
 	}
 	contents_sort(c);
 	return 0;
