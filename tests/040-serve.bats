@@ -14,6 +14,26 @@ teardown() {
 	stop_server
 }
 
+# Holds N slow connections; the next one must be closed at once, with no
+# answer (a reset, as its request was not read), and logged with REASON;
+# once the slow ones end, the server serves again.
+refuses_past() {
+	local clients= i
+	for i in $(seq "$1"); do
+		ask sleep 3 >/dev/null &
+		clients="$clients $!"
+	done
+	sleep 1
+	run ask hostname
+	refute_output --partial probe
+	run grep -E "event=refused client=127\.0\.0\.1:[0-9]+ reason=$2" "$W/server.log"
+	assert_success
+	# shellcheck disable=SC2086 # one pid per word
+	wait $clients
+	run ask hostname
+	assert_output probe
+}
+
 @test "a command is answered by a fresh instance" {
 	run ask hostname
 	assert_success
@@ -98,25 +118,8 @@ teardown() {
 
 @test "past the global cap a connection is closed at once and logged" {
 	stop_server
-	PORT=$(pick_port)
-	"$ROOT/build/bin/imgsupd" --max 2 --per-client 8 --listen "127.0.0.1:$PORT" \
-		"$W/out/probe.erofs" 2>"$W/server.log" &
-	SERVER=$!
-	sleep 0.5
-	clients=
-	for i in 1 2; do
-		ask sleep 3 >/dev/null &
-		clients="$clients $!"
-	done
-	sleep 1
-	run ask hostname
-	refute_output --partial probe
-	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=max' "$W/server.log"
-	assert_success
-	# shellcheck disable=SC2086 # one pid per word
-	wait $clients
-	run ask hostname
-	assert_output probe
+	start_server --max 2 --per-client 8 "$W/out/probe.erofs"
+	refuses_past 2 max
 }
 
 @test "the client address is in the environment, as ucspi-tcp and CGI name it" {
@@ -172,21 +175,7 @@ teardown() {
 }
 
 @test "past the per-client cap a connection is closed at once and logged" {
-	clients=
-	for i in 1 2 3 4; do
-		ask sleep 3 >/dev/null &
-		clients="$clients $!"
-	done
-	sleep 1
-	# closed at once: no answer (a reset, as the request was not read)
-	run ask hostname
-	refute_output --partial probe
-	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=per-client' "$W/server.log"
-	assert_success
-	# shellcheck disable=SC2086 # one pid per word
-	wait $clients
-	run ask hostname
-	assert_output probe
+	refuses_past 4 per-client
 }
 
 @test "SIGTERM drains: the running connection finishes, then the server exits" {
