@@ -258,16 +258,16 @@ static int cmd_serve(int argc, char **argv)
 	return exec_imgsupd(args);
 }
 
+/* imgtool run IMAGE [-- CMD ARGS...]: imgsupd --run IMAGE [-- CMD ARGS...] */
 static int cmd_run(int argc, char **argv)
 {
 	struct error e = { 0 };
-	char **args = xcalloc((size_t)argc + 3, sizeof(char *));
+	char **args;
 	int n = 1;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		free(args);
+	if (argc < 2 || argv[1][0] == '-' || (argc > 2 && strcmp(argv[2], "--")))
 		return usage(stderr, EXIT_USAGE);
-	}
+	args = xcalloc((size_t)argc + 2, sizeof(char *));
 	args[n++] = "--run";
 	args[n] = image_of(argv[1], &e);
 	if (!args[n++]) {
@@ -275,18 +275,7 @@ static int cmd_run(int argc, char **argv)
 		return fail(&e);
 	}
 	for (int i = 2; i < argc; i++)
-		if (i > 2 || strcmp(argv[i], "--"))
-			args[n++] = argv[i];
-	if (argc > 2 && strcmp(argv[2], "--")) {
-		free(args);
-		return usage(stderr, EXIT_USAGE);
-	}
-	if (n > 3) {
-		memmove(args + 4, args + 3, (size_t)(n - 3) * sizeof(char *));
-		args[3] = "--";
-		n++;
-	}
-	args[n] = NULL;
+		args[n++] = argv[i];
 	return exec_imgsupd(args);
 }
 
