@@ -21,7 +21,8 @@
 #include "instance.h"
 
 #define CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
-#define ENV_MAX 320
+#define ENV_MAX 320	/* the recipe's at most 256, ours, and the addresses' */
+#define ENV_ADDED 8	/* variables make_env adds: LISTEN_* or the seven TCP/CGI ones */
 #define LISTEN_FD 3
 
 struct ctl_msg {
@@ -105,7 +106,7 @@ static int recv_msg(int ctl, struct ctl_msg *m, int *fd)
 
 static void env_add(char **env, size_t *n, const char *name, const char *value)
 {
-	static char store[ENV_MAX / 32][160];
+	static char store[ENV_ADDED][160];
 	static size_t used;
 
 	if (*n + 1 >= ENV_MAX || used >= sizeof(store) / sizeof(store[0]))
