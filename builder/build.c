@@ -12,13 +12,18 @@
 
 #include "build.h"
 #include "contents.h"
+#include "guestspec.h"
 #include "manifest.h"
 #include "recipe.h"
+#include "seccomp.h"
+#include "vm.h"
 #include "writer.h"
 
-#define FORMAT_ORDER_N 4
+/* erofs first: a VM disk holds the erofs image. */
+#define FORMAT_ORDER_N 6
 static const unsigned format_order[FORMAT_ORDER_N] = {
 	FORMAT_EROFS, FORMAT_SQUASHFS, FORMAT_TAR, FORMAT_TREE,
+	FORMAT_QCOW2, FORMAT_RAW,
 };
 
 struct build {
@@ -34,6 +39,13 @@ struct build {
 	size_t n_outs;
 	int new_logs;		/* a log volume was stamped in work */
 	int step, steps;
+	/* VM outputs: what goes into the initramfs beside the disk. */
+	struct vm_kernel kernel;
+	char *init;		/* the guest init binary */
+	char init_digest[DIGEST_HEX];
+	struct buf spec;	/* the guest's service spec */
+	struct seccomp_prog filter;
+	int vm_files;		/* vmlinuz and initrd are written */
 };
 
 static void progress(struct build *b, const char *what, const char *arg)
@@ -74,6 +86,22 @@ int build_epoch(int64_t *epoch, struct error *e)
 	return 0;
 }
 
+/*
+ * What a VM boots besides its disk enters the build id: the kernel and its
+ * modules, the init binary, and the spec and filter the build made from the
+ * recipe (the filter also depends on the libseccomp that compiled it).
+ */
+static void add_vm_inputs(const struct build *b, struct buf *m)
+{
+	char spec[DIGEST_HEX], filter[DIGEST_HEX];
+
+	sha256_hex(b->spec.data, b->spec.len, spec);
+	sha256_hex(b->filter.filter, b->filter.len * sizeof(*b->filter.filter),
+		   filter);
+	buf_printf(m, " kernel %s init %s spec %s filter %s", b->kernel.digest,
+		   b->init_digest, spec, filter);
+}
+
 /* The in-image manifest goes into the contents; its digest is the build id. */
 static int add_manifest(struct build *b, struct error *e)
 {
@@ -85,6 +113,8 @@ static int add_manifest(struct build *b, struct error *e)
 	for (int i = 0; i < FORMAT_ORDER_N; i++)
 		if (b->formats & format_order[i])
 			buf_printf(&m, " %s", format_name(format_order[i]));
+	if (b->formats & FORMAT_VM)
+		add_vm_inputs(b, &m);
 	sha256_hex(m.data, m.len, b->build_id);
 	m.len = (size_t)(strstr(m.data, "<!-- formats") - m.data);
 	uuid_from_digest(b->build_id, b->uuid);
@@ -138,6 +168,9 @@ static int up_to_date(const struct build *b)
 	for (int i = 0; i < FORMAT_ORDER_N && ok; i++)
 		if (b->formats & format_order[i])
 			ok = output_current(b, m, format_order[i]);
+	if (ok && (b->formats & FORMAT_VM))
+		ok = output_current(b, m, FORMAT_VMLINUZ) &&
+		     output_current(b, m, FORMAT_INITRD);
 	if (ok && logs_needed(b->r))
 		ok = logs_present(b);
 	manifest_free(m);
@@ -170,7 +203,17 @@ static int make_work(struct build *b, struct error *e)
 
 static int needs_stage(unsigned formats)
 {
-	return formats & (FORMAT_EROFS | FORMAT_SQUASHFS | FORMAT_TREE);
+	return formats & (FORMAT_EROFS | FORMAT_SQUASHFS | FORMAT_TREE | FORMAT_VM);
+}
+
+/* The erofs image in work, whether an output or only a VM disk's root. */
+static char *work_erofs(const struct build *b)
+{
+	char *name = output_name(b->r->name, FORMAT_EROFS);
+	char *path = xasprintf("%s/%s", b->work, name);
+
+	free(name);
+	return path;
 }
 
 static int record_output(struct build *b, unsigned format, const char *tmp,
@@ -191,13 +234,61 @@ static int record_output(struct build *b, unsigned format, const char *tmp,
 	return sha256_file_hex(tmp, o->digest, e);
 }
 
+/* The kernel and the initramfs, once for any number of disks. */
+static int pack_vm_files(struct build *b, struct error *e)
+{
+	char *kname = output_name(b->r->name, FORMAT_VMLINUZ);
+	char *iname = output_name(b->r->name, FORMAT_INITRD);
+	char *ktmp = xasprintf("%s/%s", b->work, kname);
+	char *itmp = xasprintf("%s/%s", b->work, iname);
+	int rc;
+
+	progress(b, "writing", kname);
+	rc = vm_write_kernel(&b->kernel, ktmp, e);
+	if (rc == 0)
+		rc = record_output(b, FORMAT_VMLINUZ, ktmp, e);
+	if (rc == 0) {
+		progress(b, "writing", iname);
+		rc = vm_write_initrd(itmp, b->init, &b->kernel, &b->spec,
+				     b->filter.filter,
+				     b->filter.len * sizeof(*b->filter.filter),
+				     b->c.epoch, e);
+	}
+	if (rc == 0)
+		rc = record_output(b, FORMAT_INITRD, itmp, e);
+	b->vm_files = rc == 0;
+	free(kname);
+	free(iname);
+	free(ktmp);
+	free(itmp);
+	return rc;
+}
+
+static int pack_disk(struct build *b, unsigned format, const char *tmp,
+		     struct error *e)
+{
+	char *erofs = work_erofs(b);
+	int rc = 0;
+
+	if (!b->vm_files)
+		rc = pack_vm_files(b, e);
+	if (rc == 0) {
+		progress(b, "writing", strrchr(tmp, '/') + 1);
+		rc = vm_write_disk(tmp, format_name((enum output_format)format),
+				   erofs, b->build_id, e);
+	}
+	free(erofs);
+	return rc;
+}
+
 static int pack_one(struct build *b, unsigned format, struct error *e)
 {
 	char *name = output_name(b->r->name, format);
 	char *tmp = xasprintf("%s/%s", b->work, name);
 	int rc = 0;
 
-	progress(b, "writing", name);
+	if (!(format & FORMAT_VM))
+		progress(b, "writing", name);
 	switch (format) {
 	case FORMAT_EROFS:
 		rc = pack_erofs(&b->stage, tmp, b->uuid, b->c.epoch, e);
@@ -210,6 +301,10 @@ static int pack_one(struct build *b, unsigned format, struct error *e)
 		break;
 	case FORMAT_TREE:
 		/* The stage is the tree; it is renamed into place last. */
+		break;
+	case FORMAT_QCOW2:
+	case FORMAT_RAW:
+		rc = pack_disk(b, format, tmp, e);
 		break;
 	}
 	if (rc == 0)
@@ -228,6 +323,17 @@ static int pack_all(struct build *b, struct error *e)
 		progress(b, "staging", "contents");
 		rc = stage_write(&b->c, dir, b->work, &b->stage, e);
 		free(dir);
+		if (rc < 0)
+			return -1;
+	}
+	/* A VM disk without an erofs output: its root is packed all the same. */
+	if ((b->formats & FORMAT_VM) && !(b->formats & FORMAT_EROFS)) {
+		char *erofs = work_erofs(b);
+		int rc;
+
+		progress(b, "packing", "the root file system");
+		rc = pack_erofs(&b->stage, erofs, b->uuid, b->c.epoch, e);
+		free(erofs);
 		if (rc < 0)
 			return -1;
 	}
@@ -315,7 +421,9 @@ static int install_all(struct build *b, struct error *e)
 		rc = install_logs(b, e);
 	if (rc == 0) {
 		manifest_render_outside(b->r, &b->c, b->build_id, b->outs,
-					b->n_outs, logs, &m);
+					b->n_outs, logs,
+					b->formats & FORMAT_VM ? b->kernel.version : NULL,
+					&m);
 		rc = write_file_atomic(mpath, m.data, m.len, 0644, e);
 	}
 	if (rc == 0)
@@ -342,12 +450,48 @@ static void summary(const struct build *b)
 static int check_formats(struct build *b, struct error *e)
 {
 	b->formats = b->o->formats ? b->o->formats : b->r->formats;
-	if (b->formats & FORMAT_VM)
-		return error_set(e, "%s: VM outputs (qcow2, raw) are not built by "
-				 "this version; use --format with a jail format",
+	if (b->formats & FORMAT_VM_FILES)
+		return error_set(e, "%s: vmlinuz and initrd come with a vm output "
+				 "(qcow2, raw); they are not asked for",
 				 b->o->recipe);
-	if (!(b->formats & FORMAT_JAIL))
+	if (!(b->formats & (FORMAT_JAIL | FORMAT_VM)))
 		return error_set(e, "%s: no output format", b->o->recipe);
+	/* --format qcow2 for a recipe without <vm/>: <vm/>'s defaults. */
+	if ((b->formats & FORMAT_VM) && !b->r->vm.vcpus) {
+		b->r->vm.memory = 256ull << 20;
+		b->r->vm.vcpus = 1;
+	}
+	return 0;
+}
+
+/* Prefixes e's message with the recipe: "web.xml: kernel ...". */
+static int recipe_error(const struct build *b, struct error *e)
+{
+	char msg[ERROR_MAX];
+	int status = e->status;
+
+	memcpy(msg, e->msg, sizeof(msg));
+	error_set(e, "%s: %s", b->o->recipe, msg);
+	e->status = status;
+	return -1;
+}
+
+/*
+ * Everything a VM boots besides its disk, found and made before the build
+ * id since it enters it: kernel and modules, init, spec, filter.
+ */
+static int prepare_vm(struct build *b, struct error *e)
+{
+	if (!(b->formats & FORMAT_VM))
+		return 0;
+	if (vm_kernel_find(b->r->vm.kernel, &b->kernel, e) < 0)
+		return recipe_error(b, e);
+	b->init = vm_init_path(e);
+	if (!b->init || sha256_file_hex(b->init, b->init_digest, e) < 0)
+		return recipe_error(b, e);
+	if (guestspec_render(b->r, &b->spec, e) < 0 ||
+	    seccomp_compile(&b->r->service, &b->filter, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -359,6 +503,10 @@ static void build_free(struct build *b)
 	stage_free(&b->stage);
 	for (size_t i = 0; i < b->n_outs; i++)
 		free(b->outs[i].file);
+	vm_kernel_free(&b->kernel);
+	free(b->init);
+	buf_free(&b->spec);
+	seccomp_prog_free(&b->filter);
 	contents_free(&b->c);
 	recipe_free(b->r);
 }
@@ -369,7 +517,9 @@ static int build_steps(struct build *b)
 
 	for (int i = 0; i < FORMAT_ORDER_N; i++)
 		n += !!(b->formats & format_order[i]);
-	return n + needs_stage(b->formats) + logs_needed(b->r);
+	if (b->formats & FORMAT_VM)	/* vmlinuz, initrd, maybe the erofs */
+		n += 2 + !(b->formats & FORMAT_EROFS);
+	return n + !!needs_stage(b->formats) + logs_needed(b->r);
 }
 
 int build_run(const struct build_opts *o, struct error *e)
@@ -382,7 +532,7 @@ int build_run(const struct build_opts *o, struct error *e)
 	if (build_epoch(&epoch, e) < 0)
 		return -1;
 	b.r = recipe_load(o->recipe, recipe_schema_path(), e);
-	if (!b.r || check_formats(&b, e) < 0)
+	if (!b.r || check_formats(&b, e) < 0 || prepare_vm(&b, e) < 0)
 		goto out;
 	b.steps = build_steps(&b);
 	progress(&b, "gathering", "contents");

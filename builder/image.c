@@ -18,57 +18,8 @@
 #include "image.h"
 #include "manifest.h"
 #include "recipe.h"
+#include "vm.h"
 
-#define EROFS_MAGIC_OFFSET 1024
-#define EROFS_MAGIC 0xE0F5E1E2u
-
-unsigned image_format(const char *path)
-{
-	unsigned char b[EROFS_MAGIC_OFFSET + 4];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return FORMAT_TREE;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return 0;
-	n = pread(fd, b, sizeof(b), 0);
-	close(fd);
-	if (n >= 4 && !memcmp(b, "hsqs", 4))
-		return FORMAT_SQUASHFS;
-	if (n == (ssize_t)sizeof(b) &&
-	    (b[1024] | b[1025] << 8 | b[1026] << 16 | (unsigned)b[1027] << 24) == EROFS_MAGIC)
-		return FORMAT_EROFS;
-	if (n >= 262 && !memcmp(b + 257, "ustar", 5))
-		return FORMAT_TAR;
-	return 0;
-}
-
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
-char *image_manifest_path(const char *image)
-{
-	char *copy = xstrdup(image), *dot, *path;
-	size_t n = strlen(copy);
-
-	while (n > 1 && copy[n - 1] == '/')
-		copy[--n] = '\0';
-	if (has_suffix(copy, ".manifest.xml"))
-		return copy;
-	dot = strrchr(copy, '.');
-	if (dot && !strchr(dot, '/'))
-		*dot = '\0';
-	path = xasprintf("%s.manifest.xml", copy);
-	free(copy);
-	return path;
-}
 
 static struct manifest *load_beside(const char *image, struct error *e)
 {
@@ -142,6 +93,30 @@ static void print_service(const struct service *s, FILE *out)
 		syscall_action_name(s->syscall_default) : "default filter");
 }
 
+/* A VM's record, and what libguestfs says of the disk (no appliance). */
+static void print_vm(const struct manifest *m, const char *path, FILE *out)
+{
+	char h[32], format[32];
+	uint64_t size;
+
+	if (!m->has_vm)
+		return;
+	human(m->vm.memory, h, sizeof(h));
+	fprintf(out, "vm         memory %s, vcpus %" PRIu64 ", kernel %s\n", h,
+		m->vm.vcpus, m->kernel_version);
+	fprintf(out, "  boot     direct kernel boot, command line \"%s\"\n",
+		VM_CMDLINE);
+	if (!(image_format(path) & FORMAT_VM))
+		return;
+	if (vm_disk_info(path, format, sizeof(format), &size, NULL) < 0) {
+		fprintf(out, "  disk     unreadable\n");
+		return;
+	}
+	human(size, h, sizeof(h));
+	fprintf(out, "  disk     %s, virtual size %s, GPT partition 1 \"%s\": erofs\n",
+		format, h, VM_ROOT_PARTITION);
+}
+
 int image_inspect(const char *path, FILE *out, struct error *e)
 {
 	struct manifest *m = load_beside(path, e);
@@ -173,6 +148,7 @@ int image_inspect(const char *path, FILE *out, struct error *e)
 			writable_kind_name(w->kind), h, w->uid, w->gid);
 	}
 	print_service(&m->service, out);
+	print_vm(m, path, out);
 	manifest_free(m);
 	return 0;
 }
@@ -331,7 +307,18 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 	if (!mkdtemp(tmpl))
 		return error_errno(e, "mkdtemp");
 	dir = xasprintf("%s/root", tmpl);
-	rc = extract(format, image, dir, e);
+	if (format & FORMAT_VM) {
+		/* The disk's partition 1 is an erofs image: read it as one. */
+		char *part = xasprintf("%s/root.erofs", tmpl);
+
+		rc = vm_read_root(image, format_name((enum output_format)format),
+				  part, e);
+		if (rc == 0)
+			rc = extract(FORMAT_EROFS, part, dir, e);
+		free(part);
+	} else {
+		rc = extract(format, image, dir, e);
+	}
 	if (rc == 0)
 		rc = contents_scan(c, dir, e);
 	remove_tree(tmpl);
@@ -339,25 +326,30 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 	return rc;
 }
 
-int image_digest_matches(const char *image, const struct manifest *m,
-			 struct error *e)
+/* A VM's kernel and initramfs beside the disk, against their digests. */
+static void check_vm_files(struct check *k, const char *image,
+			   const struct manifest *m)
 {
-	char *copy = xstrdup(image), digest[DIGEST_HEX];
-	const char *base = basename(copy);
-	int rc = 1;
+	static const unsigned files[] = { FORMAT_VMLINUZ, FORMAT_INITRD };
 
-	for (size_t i = 0; i < m->n_outputs && rc == 1; i++) {
-		const struct manifest_output *o = &m->outputs[i];
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const struct manifest_output *o = manifest_output_find(m, files[i]);
+		char *copy = xstrdup(image), digest[DIGEST_HEX], *path;
 
-		if (strcmp(o->file, base) || !o->digest[0])
+		if (!o) {
+			report(k, "removed", format_name((enum output_format)files[i]),
+			       "the manifest records no such output");
+			free(copy);
 			continue;
-		if (sha256_file_hex(image, digest, e) < 0)
-			rc = -1;
+		}
+		path = xasprintf("%s/%s", dirname(copy), o->file);
+		if (sha256_file_hex(path, digest, NULL) < 0)
+			report(k, "removed", path, NULL);
 		else if (strcmp(digest, o->digest))
-			rc = 0;
+			report(k, "changed", path, "digest differs from the manifest");
+		free(path);
+		free(copy);
 	}
-	free(copy);
-	return rc;
 }
 
 int image_verify(const char *path, FILE *out, int *differences,
@@ -371,13 +363,15 @@ int image_verify(const char *path, FILE *out, int *differences,
 
 	*differences = 0;
 	if (!format)
-		return error_bad(e, "%s: not an image (erofs, squashfs, tar or tree)",
-				 path);
+		return error_bad(e, "%s: not an image (erofs, squashfs, tar, tree, "
+				 "qcow2 or raw)", path);
 	m = load_beside(path, e);
 	if (!m)
 		return -1;
 	if (image_digest_matches(path, m, NULL) == 0)
 		report(&k, "changed", path, "image digest differs from the manifest");
+	if (format & FORMAT_VM)
+		check_vm_files(&k, path, m);
 	if (read_image(format, path, &got, &k, e) == 0) {
 		compare(&k, &m->files, &got);
 		if (!k.owners)
@@ -565,18 +559,6 @@ static char *live_logs_dir(const char *name, const char *image)
 	}
 	closedir(d);
 	return found;
-}
-
-char *image_logs_path(const char *image, const struct manifest *m)
-{
-	char *copy, *path;
-
-	if (!m->logs_file || strchr(m->logs_file, '/'))
-		return NULL;
-	copy = xstrdup(image);
-	path = xasprintf("%s/%s", dirname(copy), m->logs_file);
-	free(copy);
-	return path;
 }
 
 int image_logs(const char *path, FILE *out, struct error *e)

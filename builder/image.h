@@ -2,10 +2,14 @@
  * image.h - reading built images back: inspect and verify.
  *
  * An image is found by the file or directory the user names (NAME.erofs,
- * NAME.squashfs, NAME.tar, NAME.tree, or NAME.manifest.xml itself); its
- * manifest is the NAME.manifest.xml beside it. Images are untrusted: their
- * contents are extracted with the reference tools into a private directory
- * and compared there, never mounted on the caller's behalf.
+ * NAME.squashfs, NAME.tar, NAME.tree, NAME.qcow2, NAME.raw, or
+ * NAME.manifest.xml itself); its manifest is the NAME.manifest.xml beside
+ * it. Images are untrusted: their contents are extracted with the reference
+ * tools into a private directory and compared there, never mounted on the
+ * caller's behalf. A VM disk is read through libguestfs (its own appliance
+ * reads the disk read-only): partition 1, the erofs root, is copied out and
+ * checked as an erofs image; verify also checks the kernel and initramfs
+ * beside the disk against their digests.
  */
 #ifndef IMGTOOL_IMAGE_H
 #define IMGTOOL_IMAGE_H

@@ -257,10 +257,22 @@ static void write_outputs(struct writer *wr, const struct manifest_output *outs,
 	}
 }
 
+/* What the supervisor needs to make a domain, besides the output files. */
+static void write_vm(struct writer *wr, const struct vm_spec *vm,
+		     const char *kernel_version)
+{
+	w_start(wr, "vm");
+	w_num(wr, "memory", vm->memory);
+	w_num(wr, "vcpus", vm->vcpus);
+	w_attr(wr, "kernel-version", kernel_version);
+	w_end(wr);
+}
+
 void manifest_render_outside(const struct recipe *r, const struct contents *c,
 			     const char *build_id,
 			     const struct manifest_output *outs, size_t n_outs,
-			     const char *logs_file, struct buf *out)
+			     const char *logs_file, const char *kernel_version,
+			     struct buf *out)
 {
 	struct writer wr;
 	char built[64];
@@ -273,6 +285,8 @@ void manifest_render_outside(const struct recipe *r, const struct contents *c,
 	w_attr(&wr, "build-id", build_id);
 	w_attr(&wr, "built", built);
 	write_outputs(&wr, outs, n_outs, logs_file);
+	if (kernel_version)
+		write_vm(&wr, &r->vm, kernel_version);
 	write_body(&wr, r, c);
 	w_end(&wr);
 	writer_close(&wr, out);
@@ -600,6 +614,38 @@ static void read_output(struct reader *rd, xmlNodePtr n, struct manifest *m)
 	free(digest);
 }
 
+/* Bounds as the recipe's (VM_MEM_MIN..., VCPUS_MAX in recipe.c). */
+#define MANIFEST_VM_MEMORY_MAX (1ull << 40)
+#define MANIFEST_VM_VCPUS_MAX 256
+
+static int version_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s && s[n]; n++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789.+_-~", s[n]))
+			return 0;
+	return n > 0 && n < 256;
+}
+
+static void read_vm(struct reader *rd, xmlNodePtr n, struct manifest *m)
+{
+	if (m->has_vm) {
+		bad(rd, n, "more than one vm record");
+		return;
+	}
+	m->has_vm = 1;
+	m->vm.memory = attr_num(rd, n, "memory", MANIFEST_VM_MEMORY_MAX);
+	m->vm.vcpus = attr_num(rd, n, "vcpus", MANIFEST_VM_VCPUS_MAX);
+	m->kernel_version = attr_req(rd, n, "kernel-version");
+	if (!rd->failed && (!m->vm.memory || !m->vm.vcpus))
+		bad(rd, n, "memory and vcpus must be set");
+	if (!rd->failed && !version_ok(m->kernel_version))
+		bad(rd, n, "kernel-version \"%s\" is not a kernel version",
+		    m->kernel_version);
+}
+
 static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m)
 {
 	if (is(n, "files"))
@@ -612,6 +658,8 @@ static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m)
 		read_user(rd, n, m);
 	else if (is(n, "output"))
 		read_output(rd, n, m);
+	else if (is(n, "vm"))
+		read_vm(rd, n, m);
 	else if (is(n, "logs")) {
 		free(m->logs_file);
 		m->logs_file = attr(n, "file");
@@ -713,6 +761,16 @@ void manifest_free(struct manifest *m)
 	for (size_t i = 0; i < m->n_outputs; i++)
 		free(m->outputs[i].file);
 	free(m->logs_file);
+	free(m->kernel_version);
 	recipe_service_free(&m->service);
 	free(m);
+}
+
+const struct manifest_output *manifest_output_find(const struct manifest *m,
+						   unsigned format)
+{
+	for (size_t i = 0; i < m->n_outputs; i++)
+		if (m->outputs[i].format == format)
+			return &m->outputs[i];
+	return NULL;
 }

@@ -46,6 +46,17 @@ struct manifest {
 	struct manifest_output outputs[MANIFEST_MAX_OUTPUTS];
 	size_t n_outputs;
 	char *logs_file;	/* the stamped log volume, or NULL */
+	/*
+	 * A VM build (outside manifest only) records, besides the outputs
+	 * "qcow2" or "raw" (the disk), "vmlinuz" (the kernel) and "initrd"
+	 * (the initramfs), each with file, size and sha256:
+	 *   <vm memory="BYTES" vcpus="N" kernel-version="6.1.0-57-cloud-amd64"/>
+	 * has_vm says whether it was there; vm.kernel stays NULL (the kernel
+	 * to boot is the "vmlinuz" output beside the manifest).
+	 */
+	int has_vm;
+	struct vm_spec vm;	/* memory in bytes, vcpus */
+	char *kernel_version;	/* uname -r of the kernel, for messages */
 };
 
 /*
@@ -57,17 +68,24 @@ void manifest_render_image(const struct recipe *r, const struct contents *c,
 
 /*
  * Renders the manifest that goes beside the images: the in-image one plus
- * the build id, the outputs and the build time.
+ * the build id, the outputs and the build time; with a kernel_version (a
+ * VM build), the <vm> record of r->vm.
  */
 void manifest_render_outside(const struct recipe *r, const struct contents *c,
 			     const char *build_id,
 			     const struct manifest_output *outs, size_t n_outs,
-			     const char *logs_file, struct buf *out);
+			     const char *logs_file, const char *kernel_version,
+			     struct buf *out);
 
 /* Loads a manifest file. Errors name the file (status 3 if malformed). */
 struct manifest *manifest_load(const char *path, struct error *e);
 struct manifest *manifest_parse(const char *data, size_t len,
 				const char *name, struct error *e);
 void manifest_free(struct manifest *m);
+
+/* The output of the given format (FORMAT_QCOW2, FORMAT_VMLINUZ, ...), or
+ * NULL when the manifest records none. */
+const struct manifest_output *manifest_output_find(const struct manifest *m,
+						   unsigned format);
 
 #endif

@@ -2684,6 +2684,7 @@ static const struct {
 	{ FORMAT_TREE, "tree" }, { FORMAT_TAR, "tar" },
 	{ FORMAT_EROFS, "erofs" }, { FORMAT_SQUASHFS, "squashfs" },
 	{ FORMAT_QCOW2, "qcow2" }, { FORMAT_RAW, "raw" },
+	{ FORMAT_VMLINUZ, "vmlinuz" }, { FORMAT_INITRD, "initrd" },
 };
 
 const char *format_name(enum output_format f)

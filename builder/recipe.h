@@ -141,9 +141,14 @@ enum output_format {
 	FORMAT_SQUASHFS = 1 << 3,
 	FORMAT_QCOW2 = 1 << 4,
 	FORMAT_RAW = 1 << 5,
+	/* Written beside a VM disk, never asked for: the kernel it boots and
+	 * its initramfs (builder/vm.h). */
+	FORMAT_VMLINUZ = 1 << 6,
+	FORMAT_INITRD = 1 << 7,
 };
 #define FORMAT_JAIL (FORMAT_TREE | FORMAT_TAR | FORMAT_EROFS | FORMAT_SQUASHFS)
 #define FORMAT_VM (FORMAT_QCOW2 | FORMAT_RAW)
+#define FORMAT_VM_FILES (FORMAT_VMLINUZ | FORMAT_INITRD)
 
 struct vm_spec {
 	uint64_t memory;	/* bytes */

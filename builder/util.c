@@ -676,3 +676,34 @@ void remove_dead_tags(const char *dir, const char *prefix)
 	if (d)
 		closedir(d);
 }
+
+static int cpu_has_virtualization(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f))
+		if (!strncmp(line, "flags", 5))
+			found = strstr(line, " vmx") || strstr(line, " svm");
+	fclose(f);
+	return found;
+}
+
+int kvm_usable(void)
+{
+	const char *accel = getenv("IMGTOOL_ACCEL");
+	int fd;
+
+	if (accel && !strcmp(accel, "kvm"))
+		return 1;
+	if (accel && !strcmp(accel, "tcg"))
+		return 0;
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return cpu_has_virtualization();
+}

@@ -115,4 +115,12 @@ int run_command(char *const argv[], int quiet, struct error *e);
 int run_capture(char *const argv[], size_t max, struct buf *out,
 		struct error *e);
 
+/*
+ * Whether virtual machines get hardware acceleration: IMGTOOL_ACCEL=kvm or
+ * =tcg decides; otherwise KVM when /dev/kvm opens read-write and the CPU
+ * announces vmx or svm. A nested guest can have a /dev/kvm whose VMs abort
+ * at the first MSR write (seen here), and that is the flag it lacks.
+ */
+int kvm_usable(void);
+
 #endif

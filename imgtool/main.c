@@ -31,11 +31,12 @@ static const char usage_text[] =
 	"  inspect IMAGE                summarize an image from its manifest\n"
 	"  verify IMAGE                 recompute every digest of an image\n"
 	"  serve IMAGE|RECIPE [--listen ADDR:PORT] [--max N] [--per-client N] [--pool N]\n"
+	"        [--connect URI] [--boot-timeout SECONDS]   (VM images)\n"
 	"                               run the supervisor (imgsupd) in the foreground\n"
 	"  run IMAGE [-- CMD ARGS...]   one fresh instance on this terminal\n"
 	"  logs IMAGE                   print what instances wrote to the log volume\n"
 	"\n"
-	"formats: erofs, squashfs, tar, tree (comma-separated with --format)\n"
+	"formats: erofs, squashfs, tar, tree, qcow2, raw (comma-separated with --format)\n"
 	"exit status: 0 ok, 1 failure, 2 usage, 3 bad recipe or image\n"
 	"see imgtool(1) and imgtool-recipe(5)\n";
 
@@ -196,7 +197,8 @@ static int exec_imgsupd(char **args)
  */
 static char *image_of(const char *arg, struct error *e)
 {
-	static const unsigned servable[] = { FORMAT_EROFS, FORMAT_SQUASHFS, FORMAT_TREE };
+	static const unsigned servable[] = { FORMAT_EROFS, FORMAT_SQUASHFS, FORMAT_TREE,
+					     FORMAT_QCOW2, FORMAT_RAW };
 	struct build_opts o = { .recipe = arg, .outdir = "out", .quiet = 1 };
 	struct recipe *r;
 	char *path = NULL;
@@ -218,7 +220,7 @@ static char *image_of(const char *arg, struct error *e)
 		}
 	}
 	if (!path && !e->msg[0])
-		error_set(e, "%s: builds no erofs, squashfs or tree image to serve", arg);
+		error_set(e, "%s: builds no image to serve", arg);
 	recipe_free(r);
 	return path;
 }
@@ -235,8 +237,13 @@ static int cmd_serve(int argc, char **argv)
 	int n = 1;
 
 	for (int i = 1; i < argc; i++) {
-		int takes_value = !strcmp(argv[i], "--listen") || !strcmp(argv[i], "--max") ||
-				  !strcmp(argv[i], "--per-client") || !strcmp(argv[i], "--pool");
+		static const char *const valued[] = { "--listen", "--max", "--per-client",
+						      "--pool", "--connect",
+						      "--boot-timeout", NULL };
+		int takes_value = 0;
+
+		for (const char *const *v = valued; *v; v++)
+			takes_value |= !strcmp(argv[i], *v);
 
 		if (argv[i][0] != '-' && !operand) {
 			operand = argv[i];

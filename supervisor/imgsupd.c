@@ -34,18 +34,19 @@
 static void usage(FILE *f)
 {
 	fputs("usage: imgsupd [--listen ADDR:PORT] [--max N] [--per-client N] "
-	      "[--pool N] IMAGE\n"
+	      "[--pool N]\n"
+	      "               [--connect URI] [--boot-timeout SECONDS] IMAGE\n"
 	      "       imgsupd --run IMAGE [-- CMD ARGS...]\n"
 	      "serves a fresh read-only instance of IMAGE per connection, "
 	      "session or period; see imgsupd(8)\n", f);
 }
 
-static int parse_count(const char *opt, const char *s, uint64_t max,
-		       uint64_t *out)
+static int parse_range(const char *opt, const char *s, uint64_t min,
+		       uint64_t max, uint64_t *out)
 {
-	if (parse_uint(s, 1, max, out) < 0) {
-		fprintf(stderr, "imgsupd: %s: \"%s\" is not a number from 1 to %llu\n",
-			opt, s, (unsigned long long)max);
+	if (parse_uint(s, min, max, out) < 0) {
+		fprintf(stderr, "imgsupd: %s: \"%s\" is not a number from %llu to %llu\n",
+			opt, s, (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	return 0;
@@ -58,26 +59,35 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "max", required_argument, NULL, 'm' },
 		{ "per-client", required_argument, NULL, 'c' },
 		{ "pool", required_argument, NULL, 'p' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "boot-timeout", required_argument, NULL, 'b' },
 		{ "run", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+l:m:c:p:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:b:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'm':
-			if (parse_count("--max", optarg, MAX_INSTANCES, &o->max) < 0)
+			if (parse_range("--max", optarg, 1, MAX_INSTANCES, &o->max) < 0)
 				return -1;
 			break;
 		case 'c':
-			if (parse_count("--per-client", optarg, MAX_INSTANCES,
+			if (parse_range("--per-client", optarg, 1, MAX_INSTANCES,
 					&o->per_client) < 0)
 				return -1;
 			break;
 		case 'p':
-			if (parse_count("--pool", optarg, MAX_POOL, &o->pool) < 0)
+			if (parse_range("--pool", optarg, 0, MAX_POOL, &o->pool) < 0)
+				return -1;
+			o->pool_given = 1;
+			break;
+		case 'C': o->connect = optarg; break;
+		case 'b':
+			if (parse_range("--boot-timeout", optarg, 1, 3600,
+					&o->boot_timeout) < 0)
 				return -1;
 			break;
 		case 'r': o->run = 1; break;

@@ -2,6 +2,7 @@
  * setup.c - everything imgsupd does before serving (see supervisor.h).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,9 +21,11 @@
 
 #include "image.h"
 #include "supervisor.h"
+#include "vm.h"
 #include "volume.h"
 
 #define DEFAULT_POOL 4
+#define DEFAULT_VM_POOL 1	/* a booted VM costs its memory while it waits */
 #define LISTEN_BACKLOG 256
 
 void sv_log(const char *fmt, ...)
@@ -46,11 +49,15 @@ static int load_manifest(struct supervisor *sv, struct error *e)
 
 	sv->format = image_format(image);
 	if (!sv->format)
-		rc = error_bad(e, "%s: not an image (erofs, squashfs or tree)", image);
+		rc = error_bad(e, "%s: not an image (erofs, squashfs, tree, qcow2 "
+			       "or raw)", image);
 	else if (!(sv->m = manifest_load(path, e)))
 		rc = -1;
 	else if (!sv->m->service.present)
 		rc = error_bad(e, "%s: the recipe has no <service>", path);
+	/* A VM's disk, kernel and initramfs are checked by vm_host_open(). */
+	else if (sv->format & FORMAT_VM)
+		rc = 0;
 	/* A changed image is refused: it is not what was built. */
 	else if ((match = image_digest_matches(image, sv->m, e)) < 0)
 		rc = -1;
@@ -69,12 +76,68 @@ static void choose_limits(struct supervisor *sv)
 	sv->max = o->max ? o->max : s->max_instances ? s->max_instances : 64;
 	sv->per_client = o->per_client ? o->per_client :
 			 s->per_client ? s->per_client : sv->max;
-	sv->pool = o->pool ? o->pool : s->pool ? s->pool : DEFAULT_POOL;
+	sv->pool = o->pool_given ? o->pool : s->pool ? s->pool :
+		   sv->format & FORMAT_VM ? DEFAULT_VM_POOL : DEFAULT_POOL;
 	if (sv->pool > sv->max)
 		sv->pool = sv->max;
 	if (o->run)
 		sv->pool = 0;
 	sv->listen_addr = o->listen ? o->listen : s->listen;
+}
+
+/*
+ * The tag ("NAME.PID") of the run directory that a command line names, if
+ * its supervisor is gone.
+ */
+static int names_dead_run_dir(const char *cmdline, size_t len)
+{
+	static const char prefix[] = RUN_DIR "/";
+
+	for (size_t i = 0; i + sizeof(prefix) <= len; i++) {
+		char tag[256];
+		size_t n = 0;
+		pid_t pid;
+
+		if (memcmp(cmdline + i, prefix, sizeof(prefix) - 1))
+			continue;
+		for (size_t k = i + sizeof(prefix) - 1; k < len && n < sizeof(tag) - 1 &&
+		     cmdline[k] && cmdline[k] != '/' && cmdline[k] != ','; k++)
+			tag[n++] = cmdline[k];
+		tag[n] = '\0';
+		pid = tag_pid(tag);
+		if (pid && !pid_running(pid))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * qemu and virtiofsd outlive a supervisor killed by SIGKILL: libvirt starts
+ * them as daemons. Their command lines name the dead supervisor's run
+ * directory (the disk overlay, the shared log directory); they are killed
+ * before that directory is removed.
+ */
+static void kill_dead_vms(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		char *path, *cmdline = NULL;
+		size_t len;
+
+		if (pid <= 1 || pid == getpid())
+			continue;
+		path = xasprintf("/proc/%d/cmdline", pid);
+		if (read_file(path, 1 << 20, &cmdline, &len, NULL) == 0 &&
+		    names_dead_run_dir(cmdline, len))
+			kill(pid, SIGKILL);
+		free(cmdline);
+		free(path);
+	}
+	if (d)
+		closedir(d);
 }
 
 /*
@@ -90,6 +153,7 @@ static int private_mounts(struct supervisor *sv, struct error *e)
 		return error_errno(e, "make mounts private");
 	if (mkdir_p(RUN_DIR, 0700) < 0)
 		return error_errno(e, "%s", RUN_DIR);
+	kill_dead_vms();
 	remove_dead_tags(RUN_DIR, "");	/* of supervisors that died */
 	sv->run_dir = xasprintf("%s/%s.%ld", RUN_DIR, sv->m->name, (long)getpid());
 	sv->root_dir = xasprintf("%s/root", sv->run_dir);
@@ -108,13 +172,11 @@ static int needs_logs(const struct manifest *m)
 	return 0;
 }
 
-static int mount_volumes(struct supervisor *sv, struct error *e)
+static int mount_logs(struct supervisor *sv, struct error *e)
 {
 	char *logs;
 	int rc;
 
-	if (volume_mount_image(sv->o->image, sv->format, sv->root_dir, e) < 0)
-		return -1;
 	if (!needs_logs(sv->m))
 		return 0;
 	logs = image_logs_path(sv->o->image, sv->m);
@@ -127,6 +189,26 @@ static int mount_volumes(struct supervisor *sv, struct error *e)
 		rc = volume_mount_logs(logs, sv->logs_dir, e);
 	free(logs);
 	return rc;
+}
+
+static int mount_volumes(struct supervisor *sv, struct error *e)
+{
+	if (volume_mount_image(sv->o->image, sv->format, sv->root_dir, e) < 0)
+		return -1;
+	return mount_logs(sv, e);
+}
+
+/* A VM image: the log volume is shared with the guests, the rest is libvirt's. */
+static int open_vm(struct supervisor *sv, struct error *e)
+{
+	if (sv->o->run)
+		return error_set(e, "%s: a VM image is served, not run on the "
+				 "terminal; use imgtool serve", sv->o->image);
+	if (mount_logs(sv, e) < 0)
+		return -1;
+	sv->vm = xcalloc(1, sizeof(*sv->vm));
+	return vm_host_open(sv->vm, sv->o->image, sv->m, sv->o->connect,
+			    sv->run_dir, needs_logs(sv->m) ? sv->logs_dir : NULL, e);
 }
 
 static int make_areas(struct supervisor *sv, struct error *e)
@@ -319,10 +401,20 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 	sv->next_id = 1;
 	if (load_manifest(sv, e) < 0)
 		return -1;
+	if (o->pool_given && !o->pool && !(sv->format & FORMAT_VM))
+		return error_set(e, "--pool 0 is for VM images (a boot per session); "
+				 "a jail needs at least 1");
 	choose_limits(sv);
-	if (private_mounts(sv, e) < 0 || mount_volumes(sv, e) < 0 ||
-	    make_config(sv, e) < 0 || open_events(sv, e) < 0)
+	if (private_mounts(sv, e) < 0)
 		return -1;
+	if (sv->format & FORMAT_VM) {
+		/* Signals are blocked before libvirt starts its threads. */
+		if (open_events(sv, e) < 0 || open_vm(sv, e) < 0)
+			return -1;
+	} else if (mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
+		   open_events(sv, e) < 0) {
+		return -1;
+	}
 	if (!o->run && open_listener(sv, e) < 0)
 		return -1;
 	return 0;
@@ -336,6 +428,10 @@ void supervisor_close(struct supervisor *sv)
 		close(sv->signal_fd);
 	if (sv->epoll_fd >= 0)
 		close(sv->epoll_fd);
+	if (sv->vm) {
+		vm_host_close(sv->vm);
+		free(sv->vm);
+	}
 	if (sv->root_dir) {
 		umount2(sv->root_dir, MNT_DETACH);
 		umount2(sv->logs_dir, MNT_DETACH);

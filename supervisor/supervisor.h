@@ -22,6 +22,9 @@ struct options {
 	const char *image;
 	const char *listen;	/* overrides the manifest's */
 	uint64_t max, per_client, pool;	/* 0: the manifest's or the default */
+	int pool_given;		/* --pool, which may be 0 (VMs: boot on demand) */
+	const char *connect;	/* VMs: a libvirt URI; NULL: qemu:///embed */
+	uint64_t boot_timeout;	/* VMs: seconds until the guest is ready */
 	int run;		/* one instance on the terminal */
 	char **command;		/* --run: instead of the service's exec */
 };
@@ -32,8 +35,11 @@ struct pending {
 	struct sockaddr_storage remote, local;
 };
 
+struct vm_host;
+
 struct supervisor {
 	const struct options *o;
+	struct vm_host *vm;	/* VM images: the libvirt side (vm.h) */
 	struct manifest *m;
 	unsigned format;
 	char *run_dir, *root_dir, *logs_dir;
@@ -65,6 +71,8 @@ void supervisor_close(struct supervisor *sv);
 
 /* Serves until SIGTERM (or SIGINT), then drains. Returns the exit status. */
 int supervisor_serve(struct supervisor *sv);
+/* The same for VM images (vmserve.c). */
+int vm_serve(struct supervisor *sv);
 /* One instance with the terminal as its stdio; returns its exit status. */
 int supervisor_run_once(struct supervisor *sv);
 

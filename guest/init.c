@@ -1,0 +1,927 @@
+/*
+ * init.c - the guest init of VM images: PID 1 of every VM.
+ *
+ * The kernel starts it from the initramfs the builder made (builder/vm.c):
+ *
+ *	/init			this program, static
+ *	/imgtool/spec		the service spec (runtime/guestspec.h)
+ *	/imgtool/seccomp.bpf	the compiled filter, raw struct sock_filter[]
+ *	/imgtool/modules/NN-*.ko	kernel modules, loaded in name order
+ *
+ * It then does what imgsupd does for a jail, inside the VM:
+ *  1. mounts /dev, /proc and /sys, and opens the console for messages;
+ *  2. loads the modules (virtio, the disk, the serial port, erofs, virtiofs);
+ *  3. waits (at most WAIT_MS) for the root disk /dev/vda1 and the channel
+ *     port (runtime/channel.h);
+ *  4. mounts the image (erofs on /dev/vda1, read-only) and the log volume
+ *     (virtiofs "imgtool-logs", when the service has log or state areas) on
+ *     a tmpfs, and makes that tmpfs the root: pivot_root refuses the
+ *     initramfs, which has no parent mount, but a mount moved on top of it
+ *     is an ordinary mount;
+ *  5. clones the instance into new namespaces, in a cgroup with the
+ *     service's limits: jail_enter() (runtime/jail.c) with the image and the
+ *     log volume's directories, exactly as in a jail. For each connection
+ *     the instance forks the service: jail_drop(), stdio, the seccomp
+ *     filter, execve;
+ *  6. sends 'R' and relays connections between the channel and the
+ *     service. recycle="connection" powers the VM off after the first
+ *     connection; "session" waits for the next one;
+ *  7. on any failure: the message on the console and, when the host is
+ *     connected, in an 'L' frame; then power off. PID 1 never exits: the
+ *     kernel would panic.
+ *
+ * The init and the instance speak over a SOCK_SEQPACKET pair:
+ *   init to instance: 'O' + the extra environment, with the service's
+ *                     end of its stdio socket (SCM_RIGHTS); 'K' kill
+ *   instance to init: 'R' ready; 'E' + an error text; 'X' + "exit=N" or
+ *                     "signal=N" when the service ended
+ *
+ * Static, linking libc only: no libxml2, no libseccomp, no libcrypto (see
+ * the GNUmakefile). No stdio: messages are formatted with snprintf and
+ * written whole.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "guestspec.h"
+#include "jail.h"
+#include "seccomp.h"
+
+#define SPEC_PATH "/imgtool/spec"
+#define FILTER_PATH "/imgtool/seccomp.bpf"
+#define MODULES_DIR "/imgtool/modules"
+#define ROOT_DEV "/dev/vda1"
+#define LOGS_TAG "imgtool-logs"
+#define CGROUP_DIR "/sys/fs/cgroup/instance"
+#define WAIT_MS 10000		/* for the disk and the port to appear */
+#define LOG_WAIT_MS 2000	/* for the host to take an 'L' frame */
+#define ENV_EXTRA_MAX 64	/* variables an 'O' frame may add */
+#define TOSVC_MAX (4 * CHANNEL_PAYLOAD_MAX)	/* client bytes not yet read */
+#define DRAIN_MAX 64		/* reads after the service ended */
+#define MSG_MAX 512
+
+static int port_fd = -1;	/* the channel, once found */
+
+/* ---- messages and the end ---------------------------------------------- */
+
+/* One line on the console (fd 2), written whole. */
+static void console(const char *msg)
+{
+	char line[MSG_MAX + 32];
+	int n = snprintf(line, sizeof(line), "imgtool-init: %s\n", msg);
+
+	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* nowhere left to tell */
+	}
+}
+
+/* An 'L' frame, if the host takes it within LOG_WAIT_MS. */
+static void log_frame(const char *msg)
+{
+	struct pollfd p = { .fd = port_fd, .events = POLLOUT };
+
+	if (port_fd >= 0 && poll(&p, 1, LOG_WAIT_MS) == 1 && (p.revents & POLLOUT))
+		channel_send(port_fd, CH_LOG, msg, strlen(msg));
+}
+
+static __attribute__((noreturn)) void power_off(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	/* Only a kernel without power-off support gets here: wait, not exit. */
+	console("power off failed; halting");
+	for (;;)
+		pause();
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void fatal(const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	console(msg);
+	log_frame(msg);
+	power_off();
+}
+
+/* The text of errno, for fatal("... %s", oops()). */
+static const char *oops(void)
+{
+	return strerror(errno);
+}
+
+/* ---- small checked helpers --------------------------------------------- */
+
+static void do_mount(const char *src, const char *dst, const char *type,
+		     unsigned long flags, const char *data)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		fatal("mount %s on %s: %s", type ? type : src, dst, oops());
+}
+
+static void make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		fatal("mkdir %s: %s", path, oops());
+}
+
+/* Reads a whole file of at most max bytes into a malloc'd buffer. */
+static char *slurp(const char *path, size_t max, size_t *len)
+{
+	struct stat st;
+	char *data;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		fatal("%s: %s", path, oops());
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
+		fatal("%s: not a regular file of at most %zu bytes", path, max);
+	if (!(data = malloc((size_t)st.st_size + 1)))
+		fatal("%s: out of memory", path);
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fatal("read %s: %s", path, n ? oops() : "cut short");
+		got += (size_t)n;
+	}
+	close(fd);
+	data[got] = '\0';
+	*len = got;
+	return data;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t n = strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n)
+		fatal("write %s to %s: %s", text, path, oops());
+	close(fd);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- steps 1 to 4: the VM's own setup ---------------------------------- */
+
+static void early_mounts(void)
+{
+	int fd;
+
+	/* Nothing is open yet: the initramfs has no /dev/console for the
+	 * kernel to give us. */
+	do_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+	fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		power_off();	/* nowhere to say why */
+	if (fd > 2)
+		close(fd);
+	do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+static int is_module(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return n > 3 && !strcmp(d->d_name + n - 3, ".ko");
+}
+
+/* The builder numbered them in dependency order: name order is load order. */
+static void load_modules(void)
+{
+	struct dirent **list;
+	char path[512];
+	int n = scandir(MODULES_DIR, &list, is_module, alphasort);
+
+	if (n < 0)
+		fatal("%s: %s", MODULES_DIR, oops());
+	for (int i = 0; i < n; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", MODULES_DIR, list[i]->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			fatal("%s: %s", path, oops());
+		/* EEXIST: built into this kernel, or already loaded. */
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			fatal("load module %s: %s", path, oops());
+		close(fd);
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* The /dev name of the virtio-serial port called CHANNEL_PORT_NAME, if any. */
+static int find_port(char *dev, size_t n)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;	/* virtio_console has not probed yet */
+	while (!found && (e = readdir(d))) {
+		char path[512], name[64] = "";
+		ssize_t len;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		len = read(fd, name, sizeof(name) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		name[len] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		if (!strcmp(name, CHANNEL_PORT_NAME)) {
+			snprintf(dev, n, "/dev/%s", e->d_name);
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found && access(dev, F_OK) == 0;
+}
+
+/*
+ * The devices probe asynchronously after the modules load. The port opens
+ * as soon as it is there, so that a missing disk can still be told in an
+ * 'L' frame.
+ */
+static void wait_devices(void)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	char dev[300];
+	int disk = 0;
+
+	for (;;) {
+		disk = disk || access(ROOT_DEV, F_OK) == 0;
+		if (port_fd < 0 && find_port(dev, sizeof(dev)) &&
+		    (port_fd = open(dev, O_RDWR | O_CLOEXEC)) < 0)
+			fatal("open %s: %s", dev, oops());
+		if (disk && port_fd >= 0)
+			return;
+		if (now_ms() > end)
+			fatal("no %s after %d s", !disk ? ROOT_DEV " (the root disk)" :
+			      "virtio-serial port " CHANNEL_PORT_NAME, WAIT_MS / 1000);
+		sleep_ms(20);
+	}
+}
+
+static int needs_logs(const struct guest_spec *gs)
+{
+	for (size_t i = 0; i < gs->n_areas; i++)
+		if (gs->areas[i].kind != WRITABLE_SCRATCH)
+			return 1;
+	return 0;
+}
+
+/*
+ * The new root: a small tmpfs holding the image at /root, the log volume at
+ * /logs and the VM's /dev, /proc and /sys, moved onto / (switch_root's way).
+ */
+static void switch_root(const struct guest_spec *gs)
+{
+	static const char *const keep[] = { "dev", "proc", "sys" };
+	char from[16], to[32];
+
+	do_mount("tmpfs", "/stage", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		 "mode=0755,size=64k");
+	make_dir("/stage/root", 0755);
+	make_dir("/stage/logs", 0755);
+	/* The image is read-only and holds no devices or setuid files. */
+	do_mount(ROOT_DEV, "/stage/root", "erofs", MS_RDONLY | MS_NODEV | MS_NOSUID,
+		 NULL);
+	if (needs_logs(gs))
+		do_mount(LOGS_TAG, "/stage/logs", "virtiofs",
+			 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		snprintf(from, sizeof(from), "/%s", keep[i]);
+		snprintf(to, sizeof(to), "/stage/%s", keep[i]);
+		make_dir(to, 0755);
+		do_mount(from, to, NULL, MS_MOVE, NULL);
+	}
+	if (chdir("/stage") < 0)
+		fatal("chdir /stage: %s", oops());
+	do_mount(".", "/", NULL, MS_MOVE, NULL);
+	if (chroot(".") < 0 || chdir("/") < 0)
+		fatal("chroot /stage: %s", oops());
+	/* Instances pivot: that needs mounts that propagate nowhere. */
+	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
+
+/* cgroup v2, the instance's group with the service's memory and pids limits. */
+static void make_cgroup(const struct limits *l)
+{
+	char num[32];
+
+	do_mount("cgroup2", "/sys/fs/cgroup", "cgroup2",
+		 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	write_text("/sys/fs/cgroup/cgroup.subtree_control", "+memory +pids");
+	make_dir(CGROUP_DIR, 0755);
+	if (l->memory) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)l->memory);
+		write_text(CGROUP_DIR "/memory.max", num);
+		/* As in a jail: an out-of-memory kill takes the whole instance. */
+		write_text(CGROUP_DIR "/memory.oom.group", "1");
+	}
+	if (l->pids) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)l->pids);
+		write_text(CGROUP_DIR "/pids.max", num);
+	}
+}
+
+static struct seccomp_prog load_filter(void)
+{
+	struct seccomp_prog p;
+	size_t len;
+	char *data = slurp(FILTER_PATH, BPF_MAXINSNS * sizeof(struct sock_filter), &len);
+
+	if (len == 0 || len % sizeof(struct sock_filter))
+		fatal("%s: not a compiled filter (%zu bytes)", FILTER_PATH, len);
+	p.filter = (struct sock_filter *)(void *)data;
+	p.len = (unsigned short)(len / sizeof(struct sock_filter));
+	return p;
+}
+
+/* ---- step 5: the instance ---------------------------------------------- */
+
+struct instance {
+	const struct guest_spec *gs;
+	struct seccomp_prog filter;
+	struct jail_spec jail;
+	struct jail_area areas[RECIPE_MAX_WRITABLES];
+	char sources[RECIPE_MAX_WRITABLES][PATH_MAX];
+	int ctl;
+};
+
+/* To the init, from the instance or a service child before its execve. */
+static void tell(int ctl, char type, const char *text)
+{
+	char buf[1 + JAIL_ERR_MAX];
+	size_t n = text ? strnlen(text, JAIL_ERR_MAX - 1) : 0;
+
+	buf[0] = type;
+	if (n)
+		memcpy(buf + 1, text, n);
+	if (send(ctl, buf, 1 + n, MSG_NOSIGNAL) < 0)
+		_exit(126);
+}
+
+static __attribute__((noreturn)) void die(int ctl, const char *what)
+{
+	char err[JAIL_ERR_MAX];
+
+	snprintf(err, sizeof(err), "%s: %s", what, oops());
+	tell(ctl, 'E', err);
+	_exit(125);
+}
+
+/* The spec's environment, then the connection's NAME=VALUE strings. */
+static char **make_env(const struct guest_spec *gs, char *extra, size_t len)
+{
+	static char *env[GUESTSPEC_MAX_ENV + ENV_EXTRA_MAX + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < gs->n_env; i++)
+		env[n++] = gs->env[i];
+	/* The init checked the strings: each NUL-terminated, with a '='. */
+	for (char *p = extra; p < extra + len && n < sizeof(env) / sizeof(env[0]) - 1;
+	     p += strlen(p) + 1)
+		env[n++] = p;
+	env[n] = NULL;
+	return env;
+}
+
+/* A service process: the last steps before execve, as in a jail. */
+static __attribute__((noreturn)) void run_service(struct instance *in, int fd,
+						  char *extra, size_t len)
+{
+	const struct guest_spec *gs = in->gs;
+	int keep[] = { fd, in->ctl, -1 };
+	char err[JAIL_ERR_MAX];
+	sigset_t none;
+	int efd;
+
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+		die(in->ctl, "sigprocmask");
+	if (jail_drop(&in->jail, keep, err, sizeof(err)) < 0) {
+		tell(in->ctl, 'E', err);
+		_exit(125);
+	}
+	/* Opened as the service user: a new log file is the service's. */
+	efd = open(gs->stderr_path ? gs->stderr_path : "/dev/null",
+		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (efd < 0)
+		die(in->ctl, gs->stderr_path ? gs->stderr_path : "/dev/null");
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+	    dup2(efd, STDERR_FILENO) < 0)
+		die(in->ctl, "dup2");
+	if (chdir(gs->workdir) < 0)
+		die(in->ctl, gs->workdir);
+	/* Filter last: nothing after it but execve, which it allows. */
+	if (seccomp_install(&in->filter) < 0)
+		die(in->ctl, "seccomp");
+	execve(gs->argv[0], gs->argv, make_env(gs, extra, len));
+	die(in->ctl, gs->argv[0]);
+}
+
+static void report_exit(int ctl, int status)
+{
+	char text[32];
+
+	if (WIFSIGNALED(status))
+		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status));
+	else
+		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
+	tell(ctl, 'X', text);
+}
+
+/* One message from the init: 'O' with a descriptor, or 'K'. 0 at its end. */
+static int instance_request(struct instance *in, pid_t *service)
+{
+	static char buf[1 + CHANNEL_PAYLOAD_MAX];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(in->ctl, &mh, MSG_CMSG_CLOEXEC);
+	int fd = -1;
+
+	if (n <= 0)
+		return 0;
+	if (buf[0] == 'K') {
+		/* From PID 1 of the namespace: every process in it but us. */
+		if (*service && kill(-1, SIGKILL) < 0 && errno != ESRCH)
+			die(in->ctl, "kill");
+		return 1;
+	}
+	c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (buf[0] != 'O' || fd < 0 || *service)
+		_exit(124);	/* not the init's: cannot happen */
+	*service = fork();
+	if (*service < 0)
+		die(in->ctl, "fork");
+	if (*service == 0)
+		run_service(in, fd, buf + 1, (size_t)n - 1);
+	close(fd);
+	return 1;
+}
+
+/*
+ * PID 1 of the instance's PID namespace: it stays root, in the jail's
+ * mounts, and forks one service per connection, reaping it (and any orphan
+ * of it) and telling the init when the service ends.
+ */
+static __attribute__((noreturn)) void instance_main(struct instance *in)
+{
+	char err[JAIL_ERR_MAX];
+	pid_t service = 0;
+	sigset_t mask;
+	int sfd;
+
+	if (access(CGROUP_DIR, F_OK) == 0) {
+		int fd = open(CGROUP_DIR "/cgroup.procs", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			die(in->ctl, "join the cgroup");
+		close(fd);
+		if (unshare(CLONE_NEWCGROUP) < 0)
+			die(in->ctl, "unshare cgroup namespace");
+	}
+	if (jail_enter(&in->jail, err, sizeof(err)) < 0) {
+		tell(in->ctl, 'E', err);
+		_exit(125);
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
+		die(in->ctl, "signalfd");
+	tell(in->ctl, 'R', NULL);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = in->ctl, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		int status;
+		pid_t pid;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die(in->ctl, "poll");
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+				die(in->ctl, "signalfd");
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (pid != service)
+					continue;	/* an orphan of it */
+				service = 0;
+				report_exit(in->ctl, status);
+			}
+		}
+		if ((p[0].revents & (POLLIN | POLLHUP)) &&
+		    !instance_request(in, &service))
+			_exit(0);
+	}
+}
+
+static pid_t spawn_instance(struct instance *in, int *ctl)
+{
+	const struct guest_spec *gs = in->gs;
+	long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+	int sv[2];
+	pid_t pid;
+
+	for (size_t i = 0; i < gs->n_areas; i++) {
+		const struct guest_area *g = &gs->areas[i];
+		struct jail_area *a = &in->areas[i];
+
+		*a = (struct jail_area){ .path = g->path, .kind = g->kind,
+					 .size = g->size, .uid = g->uid,
+					 .gid = g->gid, .mode = g->mode };
+		if (g->kind == WRITABLE_SCRATCH)
+			continue;
+		/* A log or state area is its directory in the log volume. */
+		snprintf(in->sources[i], sizeof(in->sources[i]), "/logs%s", g->path);
+		a->source = in->sources[i];
+	}
+	in->jail = (struct jail_spec){
+		.image = "/root", .hostname = gs->hostname, .areas = in->areas,
+		.n_areas = gs->n_areas, .uid = gs->uid, .gid = gs->gid,
+		.limits = &gs->limits,
+		.loopback = gs->network == NETWORK_HOST ? -1 :
+			    gs->network == NETWORK_LOOPBACK ? 1 : 0,
+	};
+	if (in->jail.loopback >= 0)
+		flags |= CLONE_NEWNET;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("socketpair: %s", oops());
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+	if (pid < 0)
+		fatal("clone the instance: %s", oops());
+	if (pid == 0) {
+		close(sv[0]);
+		in->ctl = sv[1];
+		instance_main(in);
+	}
+	close(sv[1]);
+	*ctl = sv[0];
+	return pid;
+}
+
+/* ---- step 6: the relay -------------------------------------------------- */
+
+struct relay {
+	const struct guest_spec *gs;
+	int ctl;		/* to the instance */
+	pid_t instance;
+	int conn;		/* a connection is open: 'O' came, 'X' not sent */
+	int svc;		/* our end of the service's stdio socket */
+	int out_eof;		/* the service closed its output ('E' sent) */
+	int in_eof;		/* the client closed its side */
+	int in_shut;		/* ... and the service saw it (SHUT_WR) */
+	int in_gone;		/* the service does not read: drop client bytes */
+	int exited;		/* the instance reported the service's end */
+	char exit_text[32];
+	uint8_t in[2 * CHANNEL_FRAME_MAX];	/* from the host, unparsed */
+	size_t in_len;
+	uint8_t tosvc[TOSVC_MAX];		/* client bytes for the service */
+	size_t tosvc_len;
+};
+
+static void send_frame(uint8_t type, const void *data, size_t len)
+{
+	if (channel_send(port_fd, type, data, len) < 0)
+		fatal("write to the channel: %s", oops());
+}
+
+/* 'O': checks the environment strings and hands a new socket to the instance. */
+static void open_connection(struct relay *r, const uint8_t *payload, size_t len)
+{
+	char msg[1 + CHANNEL_PAYLOAD_MAX], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = msg, .iov_len = 1 + len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	size_t count = 0;
+	int sv[2];
+
+	if (r->conn)
+		fatal("protocol: 'O' while a connection is open");
+	if (len && payload[len - 1] != '\0')
+		fatal("protocol: 'O' environment not NUL-terminated");
+	for (size_t i = 0; i < len; i += strlen((const char *)payload + i) + 1) {
+		const char *s = (const char *)payload + i;
+
+		if (++count > ENV_EXTRA_MAX || s[0] == '=' || !strchr(s, '='))
+			fatal("protocol: 'O' environment: not NAME=VALUE strings "
+			      "(at most %d)", ENV_EXTRA_MAX);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		fatal("socketpair: %s", oops());
+	msg[0] = 'O';
+	memcpy(msg + 1, payload, len);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
+	if (sendmsg(r->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)(1 + len))
+		fatal("hand the connection to the instance: %s", oops());
+	close(sv[1]);
+	r->svc = sv[0];
+	r->conn = 1;
+	r->out_eof = r->in_eof = r->in_shut = r->in_gone = r->exited = 0;
+	r->tosvc_len = 0;
+}
+
+/* Parses and acts on the host's frames; stops at a 'D' that does not fit. */
+static void host_frames(struct relay *r)
+{
+	struct channel_frame f;
+	size_t off = 0;
+	ssize_t n;
+
+	while ((n = channel_parse(r->in + off, r->in_len - off, &f)) != 0) {
+		if (n < 0)
+			fatal("protocol: a malformed frame from the host");
+		if (f.type == CH_DATA && r->conn && !r->in_gone) {
+			if (r->in_eof)
+				fatal("protocol: 'D' after 'E'");
+			if (TOSVC_MAX - r->tosvc_len < f.len)
+				break;	/* until the service reads */
+			memcpy(r->tosvc + r->tosvc_len, f.payload, f.len);
+			r->tosvc_len += f.len;
+		} else if (f.type == CH_OPEN) {
+			open_connection(r, f.payload, f.len);
+		} else if (f.type == CH_EOF) {
+			r->in_eof = r->conn;
+		} else if (f.type == CH_CLOSE) {
+			if (r->conn && !r->exited && send(r->ctl, "K", 1, MSG_NOSIGNAL) != 1)
+				fatal("tell the instance to kill: %s", oops());
+		} else if (f.type != CH_DATA) {
+			fatal("protocol: frame '%c' from the host", f.type);
+		}
+		/* 'D', 'E' and 'C' of a connection that already ended: late. */
+		off += (size_t)n;
+	}
+	memmove(r->in, r->in + off, r->in_len - off);
+	r->in_len -= off;
+}
+
+/* Client bytes to the service, as much as it takes now. */
+static void to_service(struct relay *r)
+{
+	while (r->tosvc_len) {
+		ssize_t n = send(r->svc, r->tosvc, r->tosvc_len,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			/* EPIPE, ECONNRESET: it closed its input. */
+			r->in_gone = 1;
+			r->tosvc_len = 0;
+			return;
+		}
+		memmove(r->tosvc, r->tosvc + n, r->tosvc_len - (size_t)n);
+		r->tosvc_len -= (size_t)n;
+	}
+	if (r->in_eof && !r->in_shut && !r->in_gone) {
+		if (shutdown(r->svc, SHUT_WR) < 0 && errno != ENOTCONN)
+			fatal("shutdown: %s", oops());
+		r->in_shut = 1;
+	}
+}
+
+/* Service output to the host; returns 0 when nothing more is there now. */
+static int from_service(struct relay *r)
+{
+	static uint8_t buf[CHANNEL_PAYLOAD_MAX];
+	ssize_t n = read(r->svc, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		/* End of file, or ECONNRESET: either way its output is over. */
+		r->out_eof = 1;
+		send_frame(CH_EOF, NULL, 0);
+		return 0;
+	}
+	send_frame(CH_DATA, buf, (size_t)n);
+	return 1;
+}
+
+/* The service ended: what it wrote before is still in the socket. */
+static void close_connection(struct relay *r)
+{
+	for (int i = 0; i < DRAIN_MAX && !r->out_eof && from_service(r); i++)
+		;
+	if (!r->out_eof)
+		send_frame(CH_EOF, NULL, 0);
+	send_frame(CH_EXIT, r->exit_text, strlen(r->exit_text));
+	close(r->svc);
+	r->svc = -1;
+	r->conn = 0;
+	r->tosvc_len = 0;
+	if (r->gs->recycle == RECYCLE_CONNECTION)
+		power_off();	/* the VM served its one connection */
+}
+
+/*
+ * The instance died. An out-of-memory kill takes the whole group, the
+ * instance with it (memory.oom.group): the connection ends as killed, and
+ * the VM, with no instance left, stops.
+ */
+static __attribute__((noreturn)) void instance_gone(struct relay *r,
+						    const char *why)
+{
+	if (r->conn) {
+		snprintf(r->exit_text, sizeof(r->exit_text), "signal=%d", SIGKILL);
+		r->exited = 1;
+		close_connection(r);
+	}
+	fatal("%s", why);
+}
+
+/* A message of the instance: 'X' or an 'E' of a service before its execve. */
+static void instance_message(struct relay *r)
+{
+	char buf[1 + JAIL_ERR_MAX];
+	ssize_t n = recv(r->ctl, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		instance_gone(r, "the instance closed its control socket");
+	buf[n] = '\0';
+	for (ssize_t i = 1; i < n; i++)
+		if (buf[i] < 32 || buf[i] > 126)
+			buf[i] = '?';
+	if (buf[0] == 'X' && r->conn && !r->exited) {
+		snprintf(r->exit_text, sizeof(r->exit_text), "%.31s", buf + 1);
+		r->exited = 1;
+	} else if (buf[0] == 'E') {
+		char msg[MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "service: %s", buf + 1);
+		console(msg);
+		send_frame(CH_LOG, msg, strlen(msg));
+	} else {
+		fatal("the instance sent '%c'", buf[0]);
+	}
+}
+
+/* The instance is our only child; orphans of the VM come to us too. */
+static void reap(struct relay *r, int sfd)
+{
+	struct signalfd_siginfo si;
+	int status;
+	pid_t pid;
+
+	if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
+		fatal("signalfd: %s", oops());
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (pid == r->instance)
+			instance_gone(r, "the instance ended");
+}
+
+static __attribute__((noreturn)) void relay(struct relay *r, int sfd)
+{
+	for (;;) {
+		struct pollfd p[4] = {
+			{ .fd = r->in_len < sizeof(r->in) ? port_fd : -1, .events = POLLIN },
+			{ .fd = r->ctl, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = -1 },
+		};
+
+		host_frames(r);
+		if (r->conn) {
+			to_service(r);
+			if (r->exited) {
+				close_connection(r);
+				continue;
+			}
+			p[3].fd = r->svc;
+			p[3].events = (r->out_eof ? 0 : POLLIN) |
+				      (r->tosvc_len ? POLLOUT : 0);
+		}
+		if (poll(p, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll: %s", oops());
+		}
+		if (p[0].revents) {
+			ssize_t n = read(port_fd, r->in + r->in_len, sizeof(r->in) - r->in_len);
+
+			if (n == 0)
+				fatal("the host closed the channel");
+			if (n < 0 && errno != EINTR && errno != EAGAIN)
+				fatal("read the channel: %s", oops());
+			if (n > 0)
+				r->in_len += (size_t)n;
+		}
+		if (p[3].revents & (POLLIN | POLLHUP | POLLERR) && !r->out_eof)
+			from_service(r);
+		if (p[1].revents)
+			instance_message(r);
+		if (p[2].revents)
+			reap(r, sfd);
+	}
+}
+
+int main(void)
+{
+	static struct instance in;
+	static struct relay r;
+	struct guest_spec gs;
+	char err[GUESTSPEC_ERR_MAX];
+	sigset_t mask;
+	size_t len;
+	char *text;
+	int sfd;
+
+	early_mounts();
+	/* Everything the initramfs holds is read before the root moves. */
+	text = slurp(SPEC_PATH, GUESTSPEC_MAX_BYTES, &len);
+	if (guestspec_parse(text, len, &gs, err, sizeof(err)) < 0)
+		fatal("%s: %s", SPEC_PATH, err);
+	free(text);
+	in.gs = r.gs = &gs;
+	in.filter = load_filter();
+	load_modules();
+	wait_devices();
+	switch_root(&gs);
+	make_cgroup(&gs.limits);
+
+	/* SIGCHLD through a descriptor: the relay's poll sees it in turn. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
+		fatal("signalfd: %s", oops());
+	r.svc = -1;
+	r.instance = spawn_instance(&in, &r.ctl);
+	/* The instance's first word: 'R', or 'E' with why not. */
+	{
+		char buf[1 + JAIL_ERR_MAX];
+		ssize_t n = recv(r.ctl, buf, sizeof(buf) - 1, 0);
+
+		if (n <= 0)
+			fatal("the instance ended while starting");
+		buf[n] = '\0';
+		if (buf[0] != 'R')
+			fatal("instance: %s", buf + 1);
+	}
+	send_frame(CH_READY, CHANNEL_VERSION, strlen(CHANNEL_VERSION));
+	relay(&r, sfd);
+}

@@ -1,0 +1,526 @@
+/*
+ * guestspec.c - the service spec of a VM image (see guestspec.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guestspec.h"
+
+/* ---- render (build time, in imgtool) ---------------------------------- */
+
+/* Writes "KEY value\n" with backslash and newline escaped. */
+static void put_escaped(struct buf *out, const char *key, const char *value)
+{
+	buf_puts(out, key);
+	buf_puts(out, " ");
+	for (const char *p = value; *p; p++) {
+		if (*p == '\\')
+			buf_puts(out, "\\\\");
+		else if (*p == '\n')
+			buf_puts(out, "\\n");
+		else
+			buf_add(out, p, 1);
+	}
+	buf_puts(out, "\n");
+}
+
+/* The environment, as supervisor/setup.c gives it to a jail's service. */
+static void render_env(const struct recipe *r, struct buf *out)
+{
+	const struct service *s = &r->service;
+	const struct user *u = recipe_user(r, s->user);
+	char *v;
+
+	put_escaped(out, "env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+	v = xasprintf("HOME=%s", u && u->home ? u->home : "/");
+	put_escaped(out, "env", v);
+	free(v);
+	v = xasprintf("USER=%s", s->user);
+	put_escaped(out, "env", v);
+	free(v);
+	v = xasprintf("LOGNAME=%s", s->user);
+	put_escaped(out, "env", v);
+	free(v);
+	for (size_t i = 0; i < s->n_env; i++) {
+		v = xasprintf("%s=%s", s->env[i].name, s->env[i].value);
+		put_escaped(out, "env", v);
+		free(v);
+	}
+}
+
+/* The exec line split on blanks, as make_argv in supervisor/setup.c does. */
+static int render_argv(const struct service *s, struct buf *out,
+		       struct error *e)
+{
+	char *copy = xstrdup(s->exec ? s->exec : ""), *save = NULL;
+	size_t n = 0;
+
+	for (char *t = strtok_r(copy, " \t\n", &save); t;
+	     t = strtok_r(NULL, " \t\n", &save), n++) {
+		if (n == 0 && t[0] != '/') {
+			free(copy);
+			return error_bad(e, "%s: exec: the command must be an "
+					 "absolute path in the image", s->at.file);
+		}
+		buf_printf(out, "arg %s\n", t);
+	}
+	free(copy);
+	if (n == 0 || n > GUESTSPEC_MAX_ARGS)
+		return error_bad(e, "%s: exec: %zu words (1 to %d)", s->at.file, n,
+				 GUESTSPEC_MAX_ARGS);
+	return 0;
+}
+
+int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
+{
+	const struct service *s = &r->service;
+	const struct limits *l = &s->limits;
+
+	if (!s->present)
+		return error_bad(e, "%s: a VM image needs a <service>", r->path);
+	/* Interval recycling hands the instance a listening socket: a VM has
+	 * no network device to listen on. */
+	if (s->recycle != RECYCLE_CONNECTION && s->recycle != RECYCLE_SESSION)
+		return error_bad(e, "%s:%d: service: recycle=\"%s\" is not "
+				 "possible in a VM (connection or session)",
+				 s->at.file, s->at.line, recycle_name(s->recycle));
+	if (s->uid == 0 || s->gid == 0)
+		return error_bad(e, "%s:%d: service: never runs as root",
+				 s->at.file, s->at.line);
+	buf_printf(out, "%s\nhostname %s\nuid %u\ngid %u\n", GUESTSPEC_MAGIC,
+		   r->name, (unsigned)s->uid, (unsigned)s->gid);
+	if (render_argv(s, out, e) < 0)
+		return -1;
+	render_env(r, out);
+	put_escaped(out, "workdir", s->workdir ? s->workdir : "/");
+	if (s->stderr_path)
+		put_escaped(out, "stderr", s->stderr_path);
+	buf_printf(out, "recycle %s\nnetwork %s\n", recycle_name(s->recycle),
+		   network_name(s->network));
+	buf_printf(out, "limit memory %" PRIu64 "\nlimit pids %" PRIu64 "\n"
+		   "limit nofile %" PRIu64 "\nlimit wall %" PRIu64 "\n"
+		   "limit cpu %" PRIu64 "\nlimit fsize %" PRIu64 "\n",
+		   l->memory, l->pids, l->nofile, l->wall, l->cpu, l->fsize);
+	for (size_t i = 0; i < r->n_writables; i++) {
+		const struct writable *w = &r->writables[i];
+		char *head = xasprintf("area %s %" PRIu64 " %u %u %04o",
+				       writable_kind_name(w->kind), w->size,
+				       (unsigned)w->uid, (unsigned)w->gid,
+				       (unsigned)(w->mode & 07777));
+
+		put_escaped(out, head, w->path);
+		free(head);
+	}
+	buf_puts(out, "end\n");
+	return 0;
+}
+
+/* ---- parse (in the guest init: libc only) ----------------------------- */
+
+struct parser {
+	struct guest_spec *gs;
+	unsigned line;
+	char *err;
+	size_t errlen;
+	unsigned seen;		/* SEEN_* bits of the scalar keys */
+};
+
+enum {
+	SEEN_HOSTNAME = 1 << 0, SEEN_UID = 1 << 1, SEEN_GID = 1 << 2,
+	SEEN_WORKDIR = 1 << 3, SEEN_STDERR = 1 << 4, SEEN_RECYCLE = 1 << 5,
+	SEEN_NETWORK = 1 << 6,
+	/* limits: SEEN_LIMIT << index */
+	SEEN_LIMIT = 1 << 7,
+};
+#define SEEN_REQUIRED (SEEN_HOSTNAME | SEEN_UID | SEEN_GID | SEEN_RECYCLE | \
+		       SEEN_NETWORK)
+
+static int perr(struct parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int perr(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n = p->line ? snprintf(p->err, p->errlen, "line %u: ", p->line) : 0;
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < p->errlen)
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A decimal number in [min, max], digits only (no sign, no blanks). */
+static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s || (s[0] == '0' && s[1]))
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Undoes the render's escapes in place; -1 on a stray backslash. */
+static int unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r != '\\') {
+			*w++ = *r;
+			continue;
+		}
+		r++;
+		if (*r == '\\')
+			*w++ = '\\';
+		else if (*r == 'n')
+			*w++ = '\n';
+		else
+			return -1;
+	}
+	*w = '\0';
+	return 0;
+}
+
+/* Absolute, no empty, "." or ".." component, no trailing slash but "/". */
+static int clean_path(const char *path)
+{
+	const char *c = path;
+
+	if (path[0] != '/' || strlen(path) >= PATH_MAX)
+		return 0;
+	if (!path[1])
+		return 1;
+	while (*c == '/') {
+		const char *end = strchr(c + 1, '/');
+		size_t n = end ? (size_t)(end - c - 1) : strlen(c + 1);
+
+		if (n == 0 || (n == 1 && c[1] == '.') ||
+		    (n == 2 && c[1] == '.' && c[2] == '.'))
+			return 0;
+		if (!end)
+			return 1;
+		c = end;
+	}
+	return 0;
+}
+
+static char *dup_or_fail(struct parser *p, const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		perr(p, "out of memory");
+	return d;
+}
+
+/* Appends s to a NULL-terminated vector of at most max entries. */
+static int push(struct parser *p, char ***v, size_t *n, size_t max,
+		const char *what, const char *s)
+{
+	char **nv;
+
+	if (*n >= max)
+		return perr(p, "more than %zu %s lines", max, what);
+	nv = realloc(*v, (*n + 2) * sizeof(**v));
+	if (!nv)
+		return perr(p, "out of memory");
+	*v = nv;
+	if (!(nv[*n] = dup_or_fail(p, s)))
+		return -1;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+static int once(struct parser *p, unsigned bit, const char *key)
+{
+	if (p->seen & bit)
+		return perr(p, "%s: given twice", key);
+	p->seen |= bit;
+	return 0;
+}
+
+static int parse_hostname(struct parser *p, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (once(p, SEEN_HOSTNAME, "hostname") < 0)
+		return -1;
+	if (n == 0 || n > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
+		return perr(p, "hostname: not a recipe name");
+	p->gs->hostname = dup_or_fail(p, v);
+	return p->gs->hostname ? 0 : -1;
+}
+
+static int parse_id(struct parser *p, unsigned bit, const char *key,
+		    const char *v, uint64_t *out)
+{
+	if (once(p, bit, key) < 0)
+		return -1;
+	if (parse_num(v, 1, RECIPE_MAX_ID, out) < 0)
+		return perr(p, "%s: not a number in 1..%u", key, RECIPE_MAX_ID);
+	return 0;
+}
+
+static int parse_arg(struct parser *p, const char *v)
+{
+	struct guest_spec *gs = p->gs;
+
+	if (!*v || strpbrk(v, " \t"))
+		return perr(p, "arg: empty or holds a blank");
+	if (gs->argc == 0 && v[0] != '/')
+		return perr(p, "arg: the command must be an absolute path");
+	return push(p, &gs->argv, &gs->argc, GUESTSPEC_MAX_ARGS, "arg", v);
+}
+
+static int parse_env(struct parser *p, char *v)
+{
+	if (unescape(v) < 0)
+		return perr(p, "env: bad escape");
+	if (v[0] == '=' || !strchr(v, '='))
+		return perr(p, "env: not NAME=VALUE");
+	return push(p, &p->gs->env, &p->gs->n_env, GUESTSPEC_MAX_ENV, "env", v);
+}
+
+static int parse_path(struct parser *p, unsigned bit, const char *key, char *v,
+		      char **out)
+{
+	if (once(p, bit, key) < 0)
+		return -1;
+	if (unescape(v) < 0 || !clean_path(v))
+		return perr(p, "%s: not a clean absolute path", key);
+	*out = dup_or_fail(p, v);
+	return *out ? 0 : -1;
+}
+
+static int parse_recycle(struct parser *p, const char *v)
+{
+	if (once(p, SEEN_RECYCLE, "recycle") < 0)
+		return -1;
+	if (!strcmp(v, "connection"))
+		p->gs->recycle = RECYCLE_CONNECTION;
+	else if (!strcmp(v, "session"))
+		p->gs->recycle = RECYCLE_SESSION;
+	else
+		return perr(p, "recycle: not connection or session");
+	return 0;
+}
+
+static int parse_network(struct parser *p, const char *v)
+{
+	if (once(p, SEEN_NETWORK, "network") < 0)
+		return -1;
+	if (!strcmp(v, "none"))
+		p->gs->network = NETWORK_NONE;
+	else if (!strcmp(v, "loopback"))
+		p->gs->network = NETWORK_LOOPBACK;
+	else if (!strcmp(v, "host"))
+		p->gs->network = NETWORK_HOST;
+	else
+		return perr(p, "network: not none, loopback or host");
+	return 0;
+}
+
+static int parse_limit(struct parser *p, char *v)
+{
+	static const char *const names[] = { "memory", "pids", "nofile", "wall",
+					     "cpu", "fsize" };
+	struct limits *l = &p->gs->limits;
+	uint64_t *fields[] = { &l->memory, &l->pids, &l->nofile, &l->wall,
+			       &l->cpu, &l->fsize };
+	char *value = strchr(v, ' ');
+
+	if (!value)
+		return perr(p, "limit: not NAME VALUE");
+	*value++ = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(v, names[i]))
+			continue;
+		if (once(p, SEEN_LIMIT << i, names[i]) < 0)
+			return -1;
+		/* The largest a recipe allows is 64 GiB of memory: 2^48 is
+		 * ample and keeps every later sum and product in range. */
+		if (parse_num(value, 0, 1ULL << 48, fields[i]) < 0)
+			return perr(p, "limit %s: not a number", names[i]);
+		return 0;
+	}
+	return perr(p, "limit: unknown limit \"%.32s\"", v);
+}
+
+/* "area KIND SIZE UID GID MODE PATH" */
+static int parse_area(struct parser *p, char *v)
+{
+	struct guest_spec *gs = p->gs;
+	struct guest_area *a, *na;
+	char *f[6], *save = NULL;
+	uint64_t size, uid, gid, mode = 0;
+
+	for (int i = 0; i < 5; i++) {
+		f[i] = strtok_r(i ? NULL : v, " ", &save);
+		if (!f[i])
+			return perr(p, "area: not KIND SIZE UID GID MODE PATH");
+	}
+	f[5] = save;	/* the rest of the line: the path, spaces and all */
+	if (gs->n_areas >= RECIPE_MAX_WRITABLES)
+		return perr(p, "more than %d areas", RECIPE_MAX_WRITABLES);
+	if (parse_num(f[1], 1, RECIPE_MAX_AREA, &size) < 0 ||
+	    parse_num(f[2], 0, RECIPE_MAX_ID, &uid) < 0 ||
+	    parse_num(f[3], 0, RECIPE_MAX_ID, &gid) < 0)
+		return perr(p, "area: bad size, uid or gid");
+	if (strlen(f[4]) != 4 || strspn(f[4], "01234567") != 4)
+		return perr(p, "area: mode is not 4 octal digits");
+	for (const char *c = f[4]; *c; c++)
+		mode = mode * 8 + (uint64_t)(*c - '0');
+	if (!f[5] || unescape(f[5]) < 0 || !clean_path(f[5]) || !f[5][1])
+		return perr(p, "area: not a clean absolute path below /");
+	na = realloc(gs->areas, (gs->n_areas + 1) * sizeof(*na));
+	if (!na)
+		return perr(p, "out of memory");
+	gs->areas = na;
+	a = &na[gs->n_areas];
+	memset(a, 0, sizeof(*a));
+	if (!strcmp(f[0], "log"))
+		a->kind = WRITABLE_LOG;
+	else if (!strcmp(f[0], "state"))
+		a->kind = WRITABLE_STATE;
+	else if (!strcmp(f[0], "scratch"))
+		a->kind = WRITABLE_SCRATCH;
+	else
+		return perr(p, "area: kind is not log, state or scratch");
+	a->size = size;
+	a->uid = (uid_t)uid;
+	a->gid = (gid_t)gid;
+	a->mode = (mode_t)mode;
+	if (!(a->path = dup_or_fail(p, f[5])))
+		return -1;
+	gs->n_areas++;
+	return 0;
+}
+
+static int parse_line(struct parser *p, char *line)
+{
+	struct guest_spec *gs = p->gs;
+	char *v = strchr(line, ' ');
+	uint64_t id;
+
+	if (!v)
+		return perr(p, "not KEY VALUE");
+	*v++ = '\0';
+	if (!strcmp(line, "hostname"))
+		return parse_hostname(p, v);
+	if (!strcmp(line, "uid")) {
+		if (parse_id(p, SEEN_UID, "uid", v, &id) < 0)
+			return -1;
+		gs->uid = (uid_t)id;
+		return 0;
+	}
+	if (!strcmp(line, "gid")) {
+		if (parse_id(p, SEEN_GID, "gid", v, &id) < 0)
+			return -1;
+		gs->gid = (gid_t)id;
+		return 0;
+	}
+	if (!strcmp(line, "arg"))
+		return parse_arg(p, v);
+	if (!strcmp(line, "env"))
+		return parse_env(p, v);
+	if (!strcmp(line, "workdir"))
+		return parse_path(p, SEEN_WORKDIR, "workdir", v, &gs->workdir);
+	if (!strcmp(line, "stderr"))
+		return parse_path(p, SEEN_STDERR, "stderr", v, &gs->stderr_path);
+	if (!strcmp(line, "recycle"))
+		return parse_recycle(p, v);
+	if (!strcmp(line, "network"))
+		return parse_network(p, v);
+	if (!strcmp(line, "limit"))
+		return parse_limit(p, v);
+	if (!strcmp(line, "area"))
+		return parse_area(p, v);
+	return perr(p, "unknown key \"%.32s\"", line);
+}
+
+static int parse_lines(struct parser *p, char *text)
+{
+	char *next;
+	int ended = 0;
+
+	for (char *line = text; *line; line = next) {
+		char *nl = strchr(line, '\n');
+
+		p->line++;
+		if (!nl)
+			return perr(p, "no newline at the end");
+		*nl = '\0';
+		next = nl + 1;
+		if (ended)
+			return perr(p, "text after \"end\"");
+		if (p->line == 1) {
+			if (strcmp(line, GUESTSPEC_MAGIC))
+				return perr(p, "not \"%s\"", GUESTSPEC_MAGIC);
+		} else if (!strcmp(line, "end")) {
+			ended = 1;
+		} else if (parse_line(p, line) < 0) {
+			return -1;
+		}
+	}
+	if (!ended)
+		return perr(p, "the spec is cut short (no \"end\")");
+	if ((p->seen & SEEN_REQUIRED) != SEEN_REQUIRED || p->gs->argc == 0)
+		return perr(p, "hostname, uid, gid, arg, recycle or network missing");
+	return 0;
+}
+
+int guestspec_parse(const char *data, size_t len, struct guest_spec *gs,
+		    char *err, size_t errlen)
+{
+	struct parser p = { .gs = gs, .err = err, .errlen = errlen };
+	char *text;
+	int rc;
+
+	memset(gs, 0, sizeof(*gs));
+	if (len > GUESTSPEC_MAX_BYTES)
+		return perr(&p, "the spec is larger than %u bytes", GUESTSPEC_MAX_BYTES);
+	if (memchr(data, '\0', len))
+		return perr(&p, "the spec holds a NUL byte");
+	if (!(text = malloc(len + 1)))
+		return perr(&p, "out of memory");
+	memcpy(text, data, len);
+	text[len] = '\0';
+	rc = parse_lines(&p, text);
+	free(text);
+	if (rc == 0 && !gs->workdir && !(gs->workdir = strdup("/")))
+		rc = perr(&p, "out of memory");
+	if (rc < 0)
+		guestspec_free(gs);
+	return rc;
+}
+
+void guestspec_free(struct guest_spec *gs)
+{
+	for (size_t i = 0; gs->argv && i < gs->argc; i++)
+		free(gs->argv[i]);
+	for (size_t i = 0; gs->env && i < gs->n_env; i++)
+		free(gs->env[i]);
+	for (size_t i = 0; i < gs->n_areas; i++)
+		free(gs->areas[i].path);
+	free(gs->argv);
+	free(gs->env);
+	free(gs->areas);
+	free(gs->hostname);
+	free(gs->workdir);
+	free(gs->stderr_path);
+	memset(gs, 0, sizeof(*gs));
+}

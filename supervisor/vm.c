@@ -1,0 +1,551 @@
+/*
+ * vm.c - VM instances through libvirt (see vm.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <libvirt/virterror.h>
+
+#include "build.h"
+#include "image.h"
+#include "supervisor.h"
+#include "vm.h"
+
+#define TEMPLATE_MAX (64u << 10)
+#define CONSOLE_TAIL 1024
+#define QEMU_USER "libvirt-qemu"
+
+/* libvirt prints every error on stderr by default; we report our own. */
+static void quiet_errors(void *opaque, virErrorPtr err)
+{
+	(void)opaque;
+	(void)err;
+}
+
+static const char *virt_error(void)
+{
+	const char *m = virGetLastErrorMessage();
+
+	return m ? m : "unknown libvirt error";
+}
+
+/* Where the installed templates are, like recipe_schema_path(). */
+static char *template_path(void)
+{
+	const char *env = getenv("IMGTOOL_TEMPLATES");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env)
+		return xasprintf("%s/domain.xml", env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *dev, *slash;
+
+		self[n] = '\0';
+		/* build/bin/imgsupd in a source tree: its templates/ */
+		if ((slash = strrchr(self, '/'))) {
+			*slash = '\0';
+			dev = xasprintf("%s/../../templates/domain.xml", self);
+			if (access(dev, R_OK) == 0)
+				return dev;
+			free(dev);
+		}
+	}
+	return xstrdup(IMGTOOL_DATADIR "/templates/domain.xml");
+}
+
+/* The embedded driver reads ROOT/etc/qemu.conf. */
+static int write_qemu_conf(const char *root, struct error *e)
+{
+	/*
+	 * stdio_handler "file": qemu's console goes to a file we name, with no
+	 * virtlogd daemon to start. dynamic_ownership 0: libvirt leaves the
+	 * owners of our files alone (bind_output() says why), and
+	 * remember_owner 0 stops it recording them in extended attributes.
+	 * qemu itself runs as QEMU_USER, never as root.
+	 */
+	static const char conf[] =
+		"stdio_handler = \"file\"\n"
+		"dynamic_ownership = 0\n"
+		"remember_owner = 0\n"
+		"user = \"" QEMU_USER "\"\n"
+		"group = \"" QEMU_USER "\"\n";
+	char *dir = xasprintf("%s/etc", root), *path = xasprintf("%s/qemu.conf", dir);
+	int rc = 0;
+
+	if (mkdir_p(dir, 0755) < 0)
+		rc = error_errno(e, "%s", dir);
+	else
+		rc = write_file_atomic(path, conf, sizeof(conf) - 1, 0644, e);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static int need_tool(const char *path, const char *what, const char *package,
+		     struct error *e)
+{
+	char *p = path[0] == '/' ? (access(path, X_OK) == 0 ? xstrdup(path) : NULL)
+				 : find_tool(path);
+
+	if (!p)
+		return error_set(e, "%s not found: it %s; install the package %s",
+				 path, what, package);
+	free(p);
+	return 0;
+}
+
+/*
+ * The ids of QEMU_USER, as getent prints them ("name:x:UID:GID:..."):
+ * <pwd.h> clashes with recipe.h's struct group.
+ */
+static int qemu_ids(uid_t *uid, gid_t *gid)
+{
+	char *argv[] = { "getent", "passwd", QEMU_USER, NULL };
+	struct buf out = { 0 };
+	struct error e = { 0 };
+	unsigned long u, g;
+	int rc = -1;
+
+	if (run_capture(argv, 4096, &out, &e) == 0) {
+		buf_add(&out, "", 1);
+		if (sscanf(out.data, QEMU_USER ":%*[^:]:%lu:%lu:", &u, &g) == 2 &&
+		    u > 0 && g > 0) {
+			*uid = (uid_t)u;
+			*gid = (gid_t)g;
+			rc = 0;
+		}
+	}
+	buf_free(&out);
+	return rc;
+}
+
+static int check_host(struct vm_host *h, struct error *e)
+{
+	if (need_tool("qemu-system-x86_64", "runs the VMs", "qemu-system-x86", e) < 0 ||
+	    need_tool("qemu-img", "makes each VM's disk overlay", "qemu-utils", e) < 0)
+		return -1;
+	if (h->logs_dir && need_tool("/usr/lib/qemu/virtiofsd",
+				     "shares the log volume with the VMs",
+				     "qemu-system-common", e) < 0)
+		return -1;
+	if (h->embedded && qemu_ids(&h->qemu_uid, &h->qemu_gid) < 0)
+		return error_set(e, "no user and group %s: libvirt runs qemu as "
+				 "them; create them (ci/install-deps does) or "
+				 "install libvirt-daemon-system", QEMU_USER);
+	return 0;
+}
+
+/*
+ * Gives qemu an output of the manifest: bound read-only at dir/name, where
+ * qemu, which runs as QEMU_USER, can reach it even when the image's own
+ * directory is private (it often is: /root/out, a CI workspace). libvirt
+ * could chown the files instead, and would hand them back to root, whoever
+ * owned them; it is told not to (dynamic_ownership = 0). The digest is
+ * checked on the bound file, after the bind: what was checked is what qemu
+ * reads. Returns the bound path.
+ */
+static char *bind_output(const char *image, const struct manifest *m,
+			 unsigned format, const char *dir, const char *name,
+			 struct error *e)
+{
+	const struct manifest_output *o = manifest_output_find(m, format);
+	const char *slash = strrchr(image, '/');
+	char digest[DIGEST_HEX], *src, *dst = NULL;
+	struct stat st;
+	int fd;
+
+	if (!o) {
+		error_bad(e, "%s: the manifest names no %s file", image,
+			  format_name((enum output_format)format));
+		return NULL;
+	}
+	src = slash ? xasprintf("%.*s/%s", (int)(slash - image), image, o->file)
+		    : xstrdup(o->file);
+	if (stat(src, &st) < 0) {
+		error_errno(e, "%s", src);
+		goto out;
+	}
+	if (!(st.st_mode & S_IROTH)) {
+		error_set(e, "%s: not readable by others (mode %04o); qemu runs as "
+			  "%s: chmod o+r it", src, (unsigned)(st.st_mode & 07777),
+			  QEMU_USER);
+		goto out;
+	}
+	dst = xasprintf("%s/%s", dir, name);
+	if ((fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	    close(fd) < 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+		  MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		error_errno(e, "bind %s at %s", src, dst);
+		goto fail;
+	}
+	if (sha256_file_hex(dst, digest, e) < 0)
+		goto fail;
+	if (strcmp(digest, o->digest)) {
+		error_bad(e, "%s: digest does not match the manifest; rebuild it "
+			  "or run imgtool verify", src);
+		goto fail;
+	}
+	goto out;
+fail:
+	free(dst);
+	dst = NULL;
+out:
+	free(src);
+	return dst;
+}
+
+static int find_files(struct vm_host *h, const char *image,
+		      const struct manifest *m, struct error *e)
+{
+	unsigned disk = image_format(image);
+
+	if (!(disk & FORMAT_VM))
+		return error_bad(e, "%s: not a VM image (qcow2 or raw)", image);
+	h->disk_format = disk == FORMAT_QCOW2 ? "qcow2" : "raw";
+	h->disk = bind_output(image, m, disk, h->dir, "disk", e);
+	if (h->disk)
+		h->kernel = bind_output(image, m, FORMAT_VMLINUZ, h->dir, "vmlinuz", e);
+	if (h->kernel)
+		h->initrd = bind_output(image, m, FORMAT_INITRD, h->dir, "initrd", e);
+	return h->initrd ? 0 : -1;
+}
+
+/*
+ * The embedded driver does its I/O (qemu's monitor, virtiofsd) through the
+ * application's event loop: libvirt's default one, run by a thread of its
+ * own. Created after the supervisor blocked its signals, the thread keeps
+ * them blocked and they stay with the signalfd.
+ */
+static void *event_loop(void *arg)
+{
+	(void)arg;
+	for (;;)
+		if (virEventRunDefaultImpl() < 0)
+			break;
+	return NULL;
+}
+
+static int start_event_loop(struct error *e)
+{
+	pthread_t t;
+	int err;
+
+	if (virEventRegisterDefaultImpl() < 0)
+		return error_set(e, "libvirt: event loop: %s", virt_error());
+	if ((err = pthread_create(&t, NULL, event_loop, NULL))) {
+		errno = err;
+		return error_errno(e, "libvirt event loop thread");
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+static int connect_libvirt(struct vm_host *h, const char *uri,
+			   const char *run_dir, struct error *e)
+{
+	char *root;
+
+	/*
+	 * libvirt logs warnings on stderr (a missing device-mapper, say) that
+	 * mean nothing to an operator of imgsupd; its errors reach our log
+	 * lines through virGetLastErrorMessage(). LIBVIRT_LOG_OUTPUTS, when
+	 * set, still decides.
+	 */
+	setenv("LIBVIRT_LOG_OUTPUTS", "1:file:/dev/null", 0);
+	virSetErrorFunc(NULL, quiet_errors);
+	if (virInitialize() < 0)
+		return error_set(e, "libvirt: %s", virt_error());
+	if (start_event_loop(e) < 0)
+		return -1;
+	h->embedded = !uri;
+	if (uri) {
+		h->uri = xstrdup(uri);
+	} else {
+		root = xasprintf("%s/libvirt", run_dir);
+		if (write_qemu_conf(root, e) < 0) {
+			free(root);
+			return -1;
+		}
+		h->uri = xasprintf("qemu:///embed?root=%s", root);
+		free(root);
+	}
+	h->conn = virConnectOpen(h->uri);
+	if (!h->conn)
+		return error_set(e, "libvirt: cannot open %s: %s%s", h->uri,
+				 virt_error(), h->embedded ?
+				 " (the QEMU driver is in the package "
+				 "libvirt-daemon-driver-qemu)" : "");
+	return 0;
+}
+
+int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
+		 const char *uri, const char *run_dir, const char *logs_dir,
+		 struct error *e)
+{
+	char *tpath;
+	size_t len;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	h->name = xstrdup(m->name);
+	h->memory = m->vm.memory;
+	h->vcpus = m->vm.vcpus;
+	h->logs_dir = logs_dir;
+	h->kvm = kvm_usable();
+	h->embedded = !uri;
+	if (check_host(h, e) < 0)
+		return -1;
+	/*
+	 * qemu runs as QEMU_USER: it must reach the files in here, which only
+	 * root can list.
+	 */
+	h->dir = xasprintf("%s/vm", run_dir);
+	if (mkdir(h->dir, 0711) < 0 || chmod(run_dir, 0711) < 0 ||
+	    chmod(RUN_DIR, 0711) < 0)
+		return error_errno(e, "%s", h->dir);
+	if (find_files(h, image, m, e) < 0)
+		return -1;
+	tpath = template_path();
+	rc = read_file(tpath, TEMPLATE_MAX, &h->template, &len, e);
+	free(tpath);
+	if (rc < 0)
+		return -1;
+	return connect_libvirt(h, uri, run_dir, e);
+}
+
+void vm_host_close(struct vm_host *h)
+{
+	if (h->conn)
+		virConnectClose(h->conn);
+	/* The binds of bind_output(), so that the run directory can go. */
+	if (h->disk)
+		umount2(h->disk, MNT_DETACH);
+	if (h->kernel)
+		umount2(h->kernel, MNT_DETACH);
+	if (h->initrd)
+		umount2(h->initrd, MNT_DETACH);
+	free(h->uri);
+	free(h->template);
+	free(h->dir);
+	free(h->name);
+	free(h->disk);
+	free(h->kernel);
+	free(h->initrd);
+	memset(h, 0, sizeof(*h));
+}
+
+static void xml_escaped(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': buf_puts(out, "&lt;"); break;
+		case '>': buf_puts(out, "&gt;"); break;
+		case '&': buf_puts(out, "&amp;"); break;
+		case '\'': buf_puts(out, "&apos;"); break;
+		case '"': buf_puts(out, "&quot;"); break;
+		default: buf_add(out, s, 1);
+		}
+	}
+}
+
+struct subst {
+	const char *key, *value;
+};
+
+/*
+ * The template with its @KEY@s replaced; without logs, the lines between
+ * the "logs {" and "} logs" markers are left out.
+ */
+static void render_domain(const char *tpl, const struct subst *s, size_t n,
+			  int logs, struct buf *out)
+{
+	int skipping = 0;
+
+	for (const char *line = tpl; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+		char *copy = xstrndup(line, len);
+
+		if (strstr(copy, "logs {"))
+			skipping = !logs;
+		for (const char *p = copy; !skipping && *p;) {
+			const char *at = strchr(p, '@'), *close;
+			size_t i;
+
+			close = at ? strchr(at + 1, '@') : NULL;
+			for (i = 0; close && i < n; i++)
+				if ((size_t)(close - at - 1) == strlen(s[i].key) &&
+				    !strncmp(at + 1, s[i].key, strlen(s[i].key)))
+					break;
+			if (!close || i == n) {
+				size_t k = at ? (size_t)(at - p + 1) : strlen(p);
+
+				buf_add(out, p, k);
+				p += k;
+				continue;
+			}
+			buf_add(out, p, (size_t)(at - p));
+			xml_escaped(out, s[i].value);
+			p = close + 1;
+		}
+		if (strstr(copy, "} logs"))
+			skipping = 0;
+		free(copy);
+		line += len;
+	}
+}
+
+static char *domain_xml(const struct vm_host *h, const char *name,
+			const struct vm_domain *d)
+{
+	char kib[32], vcpus[32];
+	struct buf out = { 0 };
+
+	snprintf(kib, sizeof(kib), "%llu", (unsigned long long)(h->memory >> 10));
+	snprintf(vcpus, sizeof(vcpus), "%llu", (unsigned long long)h->vcpus);
+	{
+		const struct subst s[] = {
+			{ "TYPE", h->kvm ? "kvm" : "qemu" },
+			{ "NAME", name },
+			{ "MEMORY_KIB", kib },
+			{ "VCPUS", vcpus },
+			{ "KERNEL", h->kernel },
+			{ "INITRD", h->initrd },
+			{ "OVERLAY", d->overlay },
+			{ "LOGS_DIR", h->logs_dir ? h->logs_dir : "" },
+			{ "CHANNEL", d->socket },
+			{ "CONSOLE", d->console },
+		};
+
+		render_domain(h->template, s, sizeof(s) / sizeof(s[0]),
+			      h->logs_dir != NULL, &out);
+	}
+	buf_add(&out, "", 1);
+	return out.data;
+}
+
+static int make_overlay(const struct vm_host *h, struct vm_domain *d)
+{
+	char backing_fmt[16];
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F",
+			 backing_fmt, "-b", h->disk, d->overlay, NULL };
+	struct error e = { 0 };
+
+	snprintf(backing_fmt, sizeof(backing_fmt), "%s", h->disk_format);
+	if (run_command(argv, 1, &e) < 0) {
+		snprintf(d->err, sizeof(d->err), "overlay: %.400s", e.msg);
+		return -1;
+	}
+	/* qemu writes the overlay; libvirt leaves owners to us. */
+	if (h->embedded && chown(d->overlay, h->qemu_uid, h->qemu_gid) < 0) {
+		snprintf(d->err, sizeof(d->err), "%s: chown: %s", d->overlay,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int connect_channel(struct vm_domain *d)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	if (strlen(d->socket) >= sizeof(a.sun_path)) {
+		snprintf(d->err, sizeof(d->err), "%s: path too long", d->socket);
+		return -1;
+	}
+	strcpy(a.sun_path, d->socket);
+	d->chan = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (d->chan < 0 || connect(d->chan, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		snprintf(d->err, sizeof(d->err), "channel %s: %s", d->socket,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d)
+{
+	char *name = xasprintf("%s-%ld-%lu", h->name, (long)getpid(), id);
+	char *xml;
+
+	d->chan = -1;
+	d->err[0] = '\0';
+	d->overlay = xasprintf("%s/%lu.qcow2", h->dir, id);
+	d->socket = xasprintf("%s/%lu.sock", h->dir, id);
+	d->console = xasprintf("%s/%lu.console", h->dir, id);
+	if (make_overlay(h, d) < 0) {
+		free(name);
+		return -1;
+	}
+	xml = domain_xml(h, name, d);
+	free(name);
+	/* Transient: the domain exists only while it runs. */
+	d->dom = virDomainCreateXML(h->conn, xml, 0);
+	free(xml);
+	if (!d->dom) {
+		snprintf(d->err, sizeof(d->err), "libvirt: %s", virt_error());
+		return -1;
+	}
+	return connect_channel(d);
+}
+
+void vm_destroy(struct vm_host *h, struct vm_domain *d)
+{
+	(void)h;
+	if (d->chan >= 0)
+		close(d->chan);
+	d->chan = -1;
+	if (d->dom) {
+		/* It may have powered itself off already: that is no error. */
+		virDomainDestroy(d->dom);
+		virDomainFree(d->dom);
+		d->dom = NULL;
+	}
+	if (d->overlay)
+		unlink(d->overlay);
+	if (d->socket)
+		unlink(d->socket);
+	if (d->console)
+		unlink(d->console);
+	free(d->overlay);
+	free(d->socket);
+	free(d->console);
+	d->overlay = d->socket = d->console = NULL;
+}
+
+void vm_console_tail(const struct vm_domain *d, char *out, size_t size)
+{
+	char buf[CONSOLE_TAIL + 1];
+	ssize_t n = 0;
+	off_t end;
+	int fd;
+
+	out[0] = '\0';
+	if (!d->console || (fd = open(d->console, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	if (end >= 0 && lseek(fd, end > CONSOLE_TAIL ? end - CONSOLE_TAIL : 0,
+			      SEEK_SET) >= 0)
+		n = read(fd, buf, CONSOLE_TAIL);
+	close(fd);
+	if (n <= 0)
+		return;
+	/* One log line: control characters become spaces. */
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = ' ';
+	buf[n] = '\0';
+	snprintf(out, size, "%s", buf);
+}

@@ -1,0 +1,82 @@
+/*
+ * vm.h - VM instances through libvirt: one transient domain per instance.
+ *
+ * A VM image is a disk (NAME.qcow2 or NAME.raw) whose first partition is
+ * the read-only root, plus a kernel and an initramfs beside it that boot
+ * it directly (docs/architecture.md). Each instance is a transient libvirt
+ * domain made from templates/domain.xml:
+ *
+ *  - the disk through a qcow2 overlay of its own (the image is only ever
+ *    read; anything written to the disk lands in the overlay, deleted with
+ *    the domain);
+ *  - the log and state areas: the supervisor's mount of the log volume,
+ *    shared with virtiofs (tag "imgtool-logs");
+ *  - no network device; connections travel over one virtio-serial port
+ *    (runtime/channel.h), a Unix socket on the host side;
+ *  - the serial console in a file, read back when a guest fails.
+ *
+ * libvirt's embedded QEMU driver (qemu:///embed) is the default: it runs
+ * inside imgsupd with a private root under the run directory, and needs no
+ * daemon. Any other URI (--connect) reaches a libvirtd.
+ *
+ * vm_boot() and vm_destroy() block for up to seconds (libvirt starts qemu
+ * and talks to its monitor); the serving loop calls them from a worker
+ * thread (vmserve.c).
+ */
+#ifndef IMGTOOL_VM_H
+#define IMGTOOL_VM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <libvirt/libvirt.h>
+#include "manifest.h"
+#include "util.h"
+
+#define VM_ERR_MAX 512
+
+/* What every VM of one supervisor shares. */
+struct vm_host {
+	virConnectPtr conn;
+	char *uri;
+	char *template;		/* the domain XML template, read once */
+	char *dir;		/* overlays, sockets, consoles */
+	char *name;		/* the recipe's */
+	char *disk, *kernel, *initrd;	/* absolute paths */
+	const char *disk_format;	/* "qcow2" or "raw" */
+	const char *logs_dir;	/* virtiofs source, or NULL without areas */
+	uint64_t memory;	/* bytes */
+	uint64_t vcpus;
+	int kvm;		/* hardware acceleration, else TCG */
+	int embedded;
+	uid_t qemu_uid;		/* embedded: the user qemu runs as */
+	gid_t qemu_gid;
+};
+
+/* One domain. */
+struct vm_domain {
+	virDomainPtr dom;
+	int chan;		/* connected to the guest's channel port, or -1 */
+	char *overlay, *socket, *console;
+	char err[VM_ERR_MAX];	/* why vm_boot failed */
+};
+
+/*
+ * Opens the connection (uri NULL: the embedded driver rooted in run_dir),
+ * finds the disk, kernel and initramfs of image from its manifest and
+ * checks their digests, reads the domain template. Errors name what is
+ * missing and the package that brings it.
+ */
+int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
+		 const char *uri, const char *run_dir, const char *logs_dir,
+		 struct error *e);
+void vm_host_close(struct vm_host *h);
+
+/* Makes the overlay, starts the domain and connects to its channel. */
+int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d);
+/* Destroys the domain and deletes the overlay, socket and console. */
+void vm_destroy(struct vm_host *h, struct vm_domain *d);
+
+/* The last lines of a domain's console, for the log; "" if none. */
+void vm_console_tail(const struct vm_domain *d, char *out, size_t size);
+
+#endif

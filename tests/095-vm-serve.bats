@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# imgsupd with VM images: a fresh VM per client session through libvirt's
+# embedded QEMU driver. Every test here runs under TCG (IMGTOOL_ACCEL=tcg):
+# CI machines may have no KVM, or one that does not work.
+
+load helpers
+load serve-helpers
+
+export IMGTOOL_ACCEL=tcg
+
+setup_file() {
+	D="$BATS_FILE_TMPDIR/vm"
+	mkdir -p "$D"
+	"$IMGTOOL" build -q -o "$D/out" "$ROOT/tests/fixtures/serve/vmprobe.xml"
+	"$IMGTOOL" build -q -o "$D/out" "$ROOT/recipes/web-vm.xml"
+}
+
+setup() {
+	W=$(workdir)
+	D="$BATS_FILE_TMPDIR/vm"
+}
+
+teardown() {
+	stop_server
+}
+
+# Starts imgsupd on a VM image and waits until a VM of its pool is ready
+# (at most 90 s: a boot under TCG takes a few seconds, more on a busy
+# machine). No probe connection: that would open a session of its own.
+start_vm_server() {
+	PORT=$(pick_port)
+	"$IMGTOOL" serve "$@" --listen "127.0.0.1:$PORT" 2>"$W/server.log" &
+	SERVER=$!
+	for _ in $(seq 900); do
+		grep -q 'event=ready' "$W/server.log" && return 0
+		kill -0 "$SERVER" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$W/server.log" >&2
+	return 1
+}
+
+# Waits (at most 60 s) until the server log has a line matching $1.
+wait_log() {
+	for _ in $(seq 600); do
+		grep -qE "$1" "$W/server.log" && return 0
+		sleep 0.1
+	done
+	cat "$W/server.log" >&2
+	return 1
+}
+
+# ask, with time for a VM to boot when none is ready.
+vm_ask() {
+	timeout 60 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "%s\n" "$2" >&3
+		cat <&3' _ "$PORT" "$*"
+}
+
+# The processes that still name this run's directory (qemu, virtiofsd).
+leftovers() {
+	grep -l "/run/imgsupd/$1\." /proc/[0-9]*/cmdline 2>/dev/null | wc -l
+}
+
+@test "a page is served through imgsupd from a fresh VM" {
+	start_vm_server "$D/out/web-vm.qcow2"
+	run http_get /
+	assert_success
+	assert_line --index 0 --regexp '^HTTP/1\.[01] 200'
+	assert_output --partial "$(cat "$ROOT/recipes/web/site/index.html")"
+}
+
+@test "the service in the VM is unprivileged, without capabilities, under seccomp" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask status
+	assert_success
+	assert_line --regexp '^Uid:[[:space:]]+101[[:space:]]'
+	assert_line --regexp '^CapEff:[[:space:]]+0+$'
+	assert_line --regexp '^NoNewPrivs:[[:space:]]+1$'
+	assert_line --regexp '^Seccomp:[[:space:]]+2$'
+}
+
+@test "the root is read-only inside the guest" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask write /etc/probe-was-here
+	assert_output --partial "Read-only file system"
+	run vm_ask write /bin/probe
+	assert_output --partial "Read-only file system"
+}
+
+@test "a VM has no network device but loopback" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask net
+	assert_output lo
+}
+
+@test "a file written in one session is gone in the next" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask write /tmp/mark
+	assert_output written
+	run vm_ask read /tmp/mark
+	assert_output data
+	wait_log 'event=end .*recycle=session served=2 .*reason=idle'
+	run vm_ask read /tmp/mark
+	assert_output --partial "No such file"
+}
+
+@test "the log persists across sessions, and imgtool logs reads it" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	word="entry-$$-$RANDOM"
+	run vm_ask log "$word"
+	assert_output logged
+	wait_log 'event=end .*reason=idle'
+	run vm_ask read /var/log/probe/probe.log
+	assert_output --partial "$word"
+	run "$IMGTOOL" logs "$D/out/vmprobe.qcow2"
+	assert_success
+	assert_output --partial "$word"
+}
+
+@test "a guest that hangs is destroyed at its wall limit and the next session works" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask hang
+	wait_log 'event=end .*reason=wall'
+	run vm_ask id
+	assert_output $'101\n101'
+}
+
+@test "a guest that crashes is destroyed and logged, and the supervisor goes on" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask id
+	assert_output $'101\n101'
+	# The session's VM (the first one booted): kill its qemu, as a crash
+	# would end it. imgtool serve execs imgsupd, so $SERVER is its PID.
+	pkill -KILL -f "guest=vmprobe-$SERVER-1,"
+	wait_log 'event=end instance=1 .*reason=crashed'
+	run vm_ask id
+	assert_output $'101\n101'
+}
+
+@test "a guest that never comes up is destroyed and logged" {
+	PORT=$(pick_port)
+	"$IMGTOOL" serve "$D/out/vmprobe.qcow2" --boot-timeout 1 \
+		--listen "127.0.0.1:$PORT" 2>"$W/server.log" &
+	SERVER=$!
+	wait_log 'event=end .*reason=boot-timeout'
+	run grep -E 'event=error what=boot .*no ready message in 1 s' "$W/server.log"
+	assert_success
+	kill -0 "$SERVER"
+}
+
+@test "SIGTERM stops the VMs and leaves no qemu or virtiofsd behind" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	run vm_ask id
+	assert_output $'101\n101'
+	pid=$SERVER
+	stop_server
+	run leftovers "vmprobe"
+	assert_output 0
+	run grep -E 'event=stop' "$W/server.log"
+	assert_success
+}
+
+@test "VMs of a supervisor killed by SIGKILL are removed by the next start" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	# imgtool serve execs imgsupd: $SERVER is the supervisor itself.
+	kill -KILL "$SERVER"
+	wait "$SERVER" 2>/dev/null || true
+	SERVER=
+	[ "$(leftovers vmprobe)" -gt 0 ]
+	start_vm_server "$D/out/vmprobe.qcow2" --pool 1
+	run vm_ask id
+	assert_output $'101\n101'
+	stop_server
+	run leftovers "vmprobe"
+	assert_output 0
+}
+
+@test "a VM image whose kernel is missing is refused, naming the file" {
+	cp -a "$D/out" "$W/copy"
+	rm "$W/copy/vmprobe.vmlinuz"
+	run "$IMGTOOL" serve "$W/copy/vmprobe.qcow2" --listen 127.0.0.1:1
+	assert_failure
+	assert_output --partial "vmprobe.vmlinuz"
+}

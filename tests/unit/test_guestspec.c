@@ -1,0 +1,214 @@
+/*
+ * Unit tests for runtime/guestspec.c: a recipe's service rendered and parsed
+ * back gives the same values, awkward values (newlines, backslashes, spaces
+ * in paths) survive, and malformed or cut specs are refused with the line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guestspec.h"
+#include "tap.h"
+
+static struct user users[] = { { .name = "www", .uid = 100, .gid = 101,
+				 .home = "/www" } };
+static struct env_var env[] = { { "GREETING", "two\nlines \\ and a slash" },
+				{ "EMPTY", "" } };
+static struct writable areas[] = {
+	{ .path = "/var/log/httpd", .kind = WRITABLE_LOG, .size = 16 << 20,
+	  .uid = 100, .gid = 101, .mode = 0750 },
+	{ .path = "/tmp/with space", .kind = WRITABLE_SCRATCH, .size = 4 << 20,
+	  .uid = 0, .gid = 0, .mode = 01777 },
+	{ .path = "/var/lib/db", .kind = WRITABLE_STATE, .size = 1 << 20,
+	  .uid = 100, .gid = 101, .mode = 0700 },
+};
+
+static void sample(struct recipe *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->name = "web";
+	r->path = "web.xml";
+	r->users = users;
+	r->n_users = 1;
+	r->writables = areas;
+	r->n_writables = 3;
+	r->service = (struct service){
+		.present = 1, .user = "www", .uid = 100, .gid = 101,
+		.recycle = RECYCLE_SESSION, .network = NETWORK_LOOPBACK,
+		.exec = "/bin/busybox  httpd -i\t-vv -h /www",
+		.workdir = "/www", .stderr_path = "/var/log/httpd/access.log",
+		.env = env, .n_env = 2,
+		.limits = { .memory = 32 << 20, .pids = 16, .nofile = 64,
+			    .wall = 30, .cpu = 5, .fsize = 1 << 20 },
+		.at = { "web.xml", 7 },
+	};
+}
+
+static int parse(const char *text, struct guest_spec *gs, char *err)
+{
+	return guestspec_parse(text, strlen(text), gs, err, GUESTSPEC_ERR_MAX);
+}
+
+static void round_trip(void)
+{
+	struct recipe r;
+	struct buf b = { 0 };
+	struct error e = { 0 };
+	struct guest_spec gs;
+	char err[GUESTSPEC_ERR_MAX] = "";
+
+	sample(&r);
+	ok(guestspec_render(&r, &b, &e) == 0, "render: %s", e.msg);
+	ok(parse(b.data, &gs, err) == 0, "parse the rendered spec: %s", err);
+	ok(!strcmp(gs.hostname, "web") && gs.uid == 100 && gs.gid == 101,
+	   "hostname and ids");
+	ok(gs.argc == 6 && !strcmp(gs.argv[0], "/bin/busybox") &&
+	   !strcmp(gs.argv[1], "httpd") && !strcmp(gs.argv[3], "-vv") &&
+	   !strcmp(gs.argv[5], "/www") && gs.argv[6] == NULL,
+	   "argv split on blanks like the jail's");
+	ok(gs.n_env == 6 && !strncmp(gs.env[0], "PATH=", 5) &&
+	   !strcmp(gs.env[1], "HOME=/www") && !strcmp(gs.env[2], "USER=www") &&
+	   !strcmp(gs.env[3], "LOGNAME=www") && gs.env[6] == NULL,
+	   "the base environment comes first");
+	ok(!strcmp(gs.env[4], "GREETING=two\nlines \\ and a slash") &&
+	   !strcmp(gs.env[5], "EMPTY="), "newline and backslash survive");
+	ok(!strcmp(gs.workdir, "/www") &&
+	   !strcmp(gs.stderr_path, "/var/log/httpd/access.log"),
+	   "workdir and stderr");
+	ok(gs.recycle == RECYCLE_SESSION && gs.network == NETWORK_LOOPBACK,
+	   "recycle and network");
+	ok(gs.limits.memory == 32 << 20 && gs.limits.pids == 16 &&
+	   gs.limits.nofile == 64 && gs.limits.wall == 30 &&
+	   gs.limits.cpu == 5 && gs.limits.fsize == 1 << 20, "limits");
+	ok(gs.n_areas == 3 && !strcmp(gs.areas[0].path, "/var/log/httpd") &&
+	   gs.areas[0].kind == WRITABLE_LOG && gs.areas[0].size == 16 << 20 &&
+	   gs.areas[0].uid == 100 && gs.areas[0].gid == 101 &&
+	   gs.areas[0].mode == 0750, "a log area");
+	ok(!strcmp(gs.areas[1].path, "/tmp/with space") &&
+	   gs.areas[1].kind == WRITABLE_SCRATCH && gs.areas[1].mode == 01777 &&
+	   gs.areas[2].kind == WRITABLE_STATE, "a path with a space, sticky mode");
+	guestspec_free(&gs);
+	ok(gs.argv == NULL && gs.hostname == NULL, "free clears the spec");
+	buf_free(&b);
+}
+
+static void render_refusals(void)
+{
+	struct recipe r;
+	struct buf b = { 0 };
+	struct error e = { 0 };
+
+	sample(&r);
+	r.service.recycle = RECYCLE_INTERVAL;
+	ok(guestspec_render(&r, &b, &e) < 0 && e.status == 3 &&
+	   strstr(e.msg, "interval"), "interval recycling refused: %s", e.msg);
+	sample(&r);
+	r.service.exec = "busybox httpd";
+	ok(guestspec_render(&r, &b, &e) < 0 && strstr(e.msg, "absolute"),
+	   "a relative command refused: %s", e.msg);
+	sample(&r);
+	r.service.present = 0;
+	ok(guestspec_render(&r, &b, &e) < 0, "no service refused: %s", e.msg);
+	buf_free(&b);
+}
+
+#define HEAD "imgtool-guestspec 1\nhostname web\nuid 100\ngid 100\n" \
+	     "arg /bin/true\nrecycle connection\nnetwork none\n"
+
+/* Each is refused, with an error mentioning the expected text. */
+static const struct { const char *text, *why, *name; } bad[] = {
+	{ "", "no \"end\"", "empty" },
+	{ HEAD, "no \"end\"", "cut before end" },
+	{ HEAD "end", "no newline", "last line without a newline" },
+	{ HEAD "end\nuid 1\n", "after \"end\"", "text after end" },
+	{ "imgtool-guestspec 2\n" HEAD "end\n", "line 1", "wrong version" },
+	{ "imgtool-guestspec 1\nuid 100\nend\n", "missing", "keys missing" },
+	{ HEAD "uid 101\nend\n", "line 8: uid: given twice", "duplicate uid" },
+	{ "imgtool-guestspec 1\nhostname web\nuid 0\n", "uid: not a number",
+	  "uid 0" },
+	{ "imgtool-guestspec 1\nhostname web\nuid 65535\n", "uid", "uid too big" },
+	{ "imgtool-guestspec 1\nhostname web\nuid -1\n", "uid", "negative uid" },
+	{ "imgtool-guestspec 1\nhostname web\nuid 0100\n", "uid", "leading zero" },
+	{ "imgtool-guestspec 1\nhostname web\nuid 99999999999999999999999\n",
+	  "uid", "overflowing number" },
+	{ "imgtool-guestspec 1\nhostname Web/x\n", "hostname", "bad hostname" },
+	{ "imgtool-guestspec 1\narg bin/true\n", "absolute", "relative command" },
+	{ HEAD "arg a b\nend\n", "blank", "arg with a blank" },
+	{ HEAD "env NOEQUALS\nend\n", "NAME=VALUE", "env without =" },
+	{ HEAD "env A=\\x\nend\n", "escape", "bad escape" },
+	{ HEAD "env A=\\\nend\n", "escape", "trailing backslash" },
+	{ HEAD "workdir www\nend\n", "workdir", "relative workdir" },
+	{ HEAD "stderr /var/../etc/passwd\nend\n", "stderr", "dot-dot path" },
+	{ HEAD "recycle interval\nend\n", "recycle", "recycle given twice" },
+	{ "imgtool-guestspec 1\nrecycle interval\n", "recycle", "interval" },
+	{ "imgtool-guestspec 1\nnetwork wide\n", "network", "unknown network" },
+	{ HEAD "limit memory\nend\n", "limit", "limit without value" },
+	{ HEAD "limit disk 5\nend\n", "unknown limit", "unknown limit" },
+	{ HEAD "limit pids 1\nlimit pids 2\nend\n", "twice", "limit twice" },
+	{ HEAD "limit memory 999999999999999999\nend\n", "limit memory",
+	  "limit out of range" },
+	{ HEAD "area log 1 100 100 0755\nend\n", "path", "area without path" },
+	{ HEAD "area log 1 100 100\nend\n", "KIND", "area too short" },
+	{ HEAD "area disk 1 100 100 0755 /x\nend\n", "kind", "area bad kind" },
+	{ HEAD "area log 0 100 100 0755 /x\nend\n", "size", "area size 0" },
+	{ HEAD "area log 1 100 100 755 /x\nend\n", "mode", "area mode 3 digits" },
+	{ HEAD "area log 1 100 100 0758 /x\nend\n", "mode", "area mode not octal" },
+	{ HEAD "area log 1 100 100 0755 /\nend\n", "path", "area on /" },
+	{ HEAD "area log 1 100 100 0755 /x//y\nend\n", "path", "area path //" },
+	{ HEAD "frobnicate 1\nend\n", "unknown key", "unknown key" },
+	{ HEAD "lonely\nend\n", "KEY VALUE", "line without value" },
+};
+
+static void parse_refusals(void)
+{
+	struct guest_spec gs;
+	char err[GUESTSPEC_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		ok(parse(bad[i].text, &gs, err) < 0 && strstr(err, bad[i].why) &&
+		   gs.argv == NULL, "refused: %s (%s)", bad[i].name, err);
+	}
+	/* A NUL inside, and a spec over the size cap. */
+	{
+		static const char nul[] = HEAD "env A=b\0c\nend\n";
+
+		ok(guestspec_parse(nul, sizeof(nul) - 1, &gs, err, sizeof(err)) < 0 &&
+		   strstr(err, "NUL"), "refused: NUL (%s)", err);
+	}
+	{
+		size_t n = GUESTSPEC_MAX_BYTES + 1;
+		char *big = malloc(n);
+
+		memset(big, 'a', n);
+		ok(big && guestspec_parse(big, n, &gs, err, sizeof(err)) < 0 &&
+		   strstr(err, "larger"), "refused: too large (%s)", err);
+		free(big);
+	}
+	/* Too many args: each within bounds, the count is not. */
+	{
+		struct buf b = { 0 };
+
+		buf_puts(&b, HEAD);
+		for (int i = 0; i < GUESTSPEC_MAX_ARGS; i++)
+			buf_puts(&b, "arg x\n");
+		buf_puts(&b, "end\n");
+		ok(parse(b.data, &gs, err) < 0 && strstr(err, "more than"),
+		   "refused: too many args (%s)", err);
+		buf_free(&b);
+	}
+	/* The smallest valid spec: workdir defaults to "/", no stderr. */
+	err[0] = '\0';
+	ok(parse(HEAD "end\n", &gs, err) == 0 && !strcmp(gs.workdir, "/") &&
+	   !gs.stderr_path && gs.n_areas == 0 && gs.n_env == 0,
+	   "minimal spec accepted: %s", err);
+	guestspec_free(&gs);
+}
+
+int main(void)
+{
+	round_trip();
+	render_refusals();
+	parse_refusals();
+	return tap_done();
+}
