@@ -188,22 +188,12 @@ static void accept_all(struct supervisor *sv)
 	 * against the caps: reap first, so a client that opens its next
 	 * connection as soon as the last one closed is not refused.
 	 */
-	reap(sv);
-	for (;;) {
-		struct sockaddr_storage remote, local;
-		socklen_t rl = sizeof(remote), ll = sizeof(local);
-		int fd = accept4(sv->listen_fd, (struct sockaddr *)&remote, &rl,
-				 SOCK_CLOEXEC);
+	struct sockaddr_storage remote, local;
+	int fd;
 
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				sv_log("event=error what=accept error=\"%s\"", strerror(errno));
-			break;
-		}
-		if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
-			memset(&local, 0, sizeof(local));
+	reap(sv);
+	while ((fd = sv_accept(sv, 0, &remote, &local)) >= 0)
 		dispatch(sv, fd, &remote, &local);
-	}
 	refill(sv);
 }
 

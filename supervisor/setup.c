@@ -40,6 +40,23 @@ void sv_log(const char *fmt, ...)
 	dprintf(STDERR_FILENO, "imgsupd: %s\n", line);
 }
 
+int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
+	      struct sockaddr_storage *local)
+{
+	socklen_t rl = sizeof(*remote), ll = sizeof(*local);
+	int fd = accept4(sv->listen_fd, (struct sockaddr *)remote, &rl,
+			 SOCK_CLOEXEC | flags);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			sv_log("event=error what=accept error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)local, &ll) < 0)
+		memset(local, 0, sizeof(*local));
+	return fd;
+}
+
 /* The manifest beside the image, and the image's digest checked against it. */
 static int load_manifest(struct supervisor *sv, struct error *e)
 {

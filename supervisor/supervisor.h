@@ -76,6 +76,14 @@ int vm_serve(struct supervisor *sv);
 /* One instance with the terminal as its stdio; returns its exit status. */
 int supervisor_run_once(struct supervisor *sv);
 
+/*
+ * Accepts one connection from the listening socket (SOCK_CLOEXEC and
+ * flags), with its remote and local addresses. -1 when none waits; other
+ * errors than the transient ones are logged.
+ */
+int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
+	      struct sockaddr_storage *local);
+
 /* Logs one key=value line on stderr. */
 void sv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

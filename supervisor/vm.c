@@ -1,6 +1,7 @@
 /*
  * vm.c - VM instances through libvirt (see vm.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,16 @@
 #define TEMPLATE_MAX (64u << 10)
 #define CONSOLE_TAIL 1024
 #define QEMU_USER "libvirt-qemu"
+/*
+ * libvirt probes qemu for its capabilities the first time it starts a
+ * domain, about 4 s under TCG, and keeps the answer in the embedded root,
+ * which lives as long as one supervisor. We keep it across supervisors
+ * here. libvirt checks each entry against the qemu binary, its own version
+ * and the host, and probes again when anything changed.
+ */
+#define CAPS_CACHE "/var/cache/imgsupd/qemu-capabilities"
+#define CAPS_SUBDIR "cache/qemu/capabilities"
+#define CAPS_MAX (4u << 20)
 
 /* libvirt prints every error on stderr by default; we report our own. */
 static void quiet_errors(void *opaque, virErrorPtr err)
@@ -222,6 +233,35 @@ static int find_files(struct vm_host *h, const char *image,
 	return h->initrd ? 0 : -1;
 }
 
+/* Copies the regular *.xml files of one directory into another. */
+static void copy_xml_files(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *de;
+
+	if (!d || mkdir_p(to, 0700) < 0) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name), len;
+		char *src, *dst, *data = NULL;
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".xml") || de->d_name[0] == '.')
+			continue;
+		src = xasprintf("%s/%s", from, de->d_name);
+		dst = xasprintf("%s/%s", to, de->d_name);
+		/* A cache: what cannot be copied is probed again. */
+		if (read_file(src, CAPS_MAX, &data, &len, NULL) == 0)
+			write_file_atomic(dst, data, len, 0600, NULL);
+		free(data);
+		free(src);
+		free(dst);
+	}
+	closedir(d);
+}
+
 /*
  * The embedded driver does its I/O (qemu's monitor, virtiofsd) through the
  * application's event loop: libvirt's default one, run by a thread of its
@@ -279,6 +319,8 @@ static int connect_libvirt(struct vm_host *h, const char *uri,
 			return -1;
 		}
 		h->uri = xasprintf("qemu:///embed?root=%s", root);
+		h->caps_dir = xasprintf("%s/" CAPS_SUBDIR, root);
+		copy_xml_files(CAPS_CACHE, h->caps_dir);
 		free(root);
 	}
 	h->conn = virConnectOpen(h->uri);
@@ -329,6 +371,9 @@ void vm_host_close(struct vm_host *h)
 {
 	if (h->conn)
 		virConnectClose(h->conn);
+	if (h->caps_dir)
+		copy_xml_files(h->caps_dir, CAPS_CACHE);
+	free(h->caps_dir);
 	/* The binds of bind_output(), so that the run directory can go. */
 	if (h->disk)
 		umount2(h->disk, MNT_DETACH);

@@ -41,6 +41,7 @@ struct vm_host {
 	char *template;		/* the domain XML template, read once */
 	char *dir;		/* overlays, sockets, consoles */
 	char *name;		/* the recipe's */
+	char *caps_dir;		/* embedded: libvirt's cache of qemu's capabilities */
 	char *disk, *kernel, *initrd;	/* absolute paths */
 	const char *disk_format;	/* "qcow2" or "raw" */
 	const char *logs_dir;	/* virtiofs source, or NULL without areas */

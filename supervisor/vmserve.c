@@ -535,22 +535,12 @@ static void conn_from(struct conn *c, int fd, const struct sockaddr_storage *rem
 
 static void accept_all(struct vmserve *vs)
 {
-	struct supervisor *sv = vs->sv;
+	struct sockaddr_storage remote, local;
+	struct conn c;
+	int fd;
 
-	for (;;) {
-		struct sockaddr_storage remote, local;
-		socklen_t rl = sizeof(remote), ll = sizeof(local);
-		int fd = accept4(sv->listen_fd, (struct sockaddr *)&remote, &rl,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
-		struct conn c;
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				sv_log("event=error what=accept error=\"%s\"", strerror(errno));
-			break;
-		}
-		if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
-			memset(&local, 0, sizeof(local));
+	/* Non-blocking: the relay never waits on a client. */
+	while ((fd = sv_accept(vs->sv, SOCK_NONBLOCK, &remote, &local)) >= 0) {
 		conn_from(&c, fd, &remote, &local);
 		dispatch(vs, &c);
 	}

@@ -12,6 +12,7 @@ setup_file() {
 	D="$BATS_FILE_TMPDIR/vm"
 	mkdir -p "$D"
 	"$IMGTOOL" build -q -o "$D/out" "$ROOT/tests/fixtures/serve/vmprobe.xml"
+	"$IMGTOOL" build -q -o "$D/out" "$ROOT/tests/fixtures/serve/vmconn.xml"
 	"$IMGTOOL" build -q -o "$D/out" "$ROOT/recipes/web-vm.xml"
 }
 
@@ -104,6 +105,21 @@ leftovers() {
 	wait_log 'event=end .*recycle=session served=2 .*reason=idle'
 	run vm_ask read /tmp/mark
 	assert_output --partial "No such file"
+}
+
+@test "with recycle=connection every connection gets a fresh VM" {
+	start_vm_server "$D/out/vmconn.qcow2"
+	run vm_ask write /tmp/mark
+	assert_output written
+	run vm_ask read /tmp/mark
+	assert_output --partial "No such file"
+	ended='event=end instance=[0-9]+ client=127\.0\.0\.1:[0-9]+ recycle=connection served=1 .*status=exit:[0-9]+ reason=exit'
+	for _ in $(seq 300); do
+		[ "$(grep -cE "$ended" "$W/server.log")" -ge 2 ] && break
+		sleep 0.1
+	done
+	run grep -cE "$ended" "$W/server.log"
+	assert_output 2
 }
 
 @test "the log persists across sessions, and imgtool logs reads it" {
