@@ -623,33 +623,70 @@ static void gpt_make(struct gpt *t, uint64_t sectors, uint64_t part_sectors,
 		   sectors - 1 - GPT_TABLE_SECTORS, sectors, disk_guid, crc);
 }
 
-static int pwrite_all(guestfs_h *g, const unsigned char *data, size_t len,
-		      int64_t offset, const char *what, struct error *e)
+static int write_at(int fd, const void *data, size_t len, off_t offset,
+		    const char *path, struct error *e)
 {
-	while (len > 0) {
-		int n = guestfs_pwrite_device(g, "/dev/sda", (const char *)data, len,
-					      offset);
+	ssize_t n = pwrite(fd, data, len, offset);
 
-		if (n <= 0)
-			return guestfs_fail(g, e, what, "writing the partition table");
-		data += n;
-		len -= (size_t)n;
-		offset += n;
-	}
+	if (n < 0)
+		return error_errno(e, "%s", path);
+	if ((size_t)n != len)
+		return error_set(e, "%s: short write", path);
 	return 0;
 }
 
 /*
- * The disk is the GPT and the erofs at 1 MiB. The erofs is attached as a
- * second, read-only drive and copied inside the appliance: the protocol's
- * upload would carry every byte over the virtio-serial channel, slower.
+ * The whole raw disk, laid out here: the GPT around the erofs at 1 MiB.
+ * The appliance then copies it in one call; every call into the appliance
+ * costs a round trip and a flush, 0.2 s each under TCG.
  */
+static int write_layout(const char *path, const struct gpt *t, const char *erofs,
+			uint64_t sectors, struct error *e)
+{
+	int in = open(erofs, O_RDONLY | O_CLOEXEC);
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	static char buf[1 << 16];
+	off_t at = MIB;
+	ssize_t n;
+	int rc = -1;
+
+	if (in < 0 || out < 0) {
+		error_errno(e, "%s", in < 0 ? erofs : path);
+		goto out;
+	}
+	if (ftruncate(out, (off_t)(sectors * SECTOR)) < 0) {
+		error_errno(e, "%s", path);
+		goto out;
+	}
+	if (write_at(out, t->primary, sizeof(t->primary), 0, path, e) < 0 ||
+	    write_at(out, t->backup, sizeof(t->backup),
+		     (off_t)((sectors - 1 - GPT_TABLE_SECTORS) * SECTOR), path, e) < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write_at(out, buf, (size_t)n, at, path, e) < 0)
+			goto out;
+		at += n;
+	}
+	if (n < 0) {
+		error_errno(e, "%s", erofs);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
 int vm_write_disk(const char *out, const char *format, const char *erofs,
 		  const char *build_id, struct error *e)
 {
 	const char *what = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
 	struct gpt *t = xmalloc(sizeof(*t));
 	uint64_t part, sectors;
+	char *layout;
 	struct stat st;
 	guestfs_h *g;
 	int rc = -1;
@@ -661,9 +698,18 @@ int vm_write_disk(const char *out, const char *format, const char *erofs,
 	part = ((uint64_t)st.st_size + MIB - 1) / MIB * MIB;
 	sectors = (part + 2 * MIB) / SECTOR;
 	gpt_make(t, sectors, part / SECTOR, build_id);
+	layout = xasprintf("%s.layout", out);
+	if (write_layout(layout, t, erofs, sectors, e) < 0) {
+		free(t);
+		unlink(layout);
+		free(layout);
+		return -1;
+	}
 	g = appliance_new(what, e);
 	if (!g) {
 		free(t);
+		unlink(layout);
+		free(layout);
 		return -1;
 	}
 	/*
@@ -682,20 +728,15 @@ int vm_write_disk(const char *out, const char *format, const char *erofs,
 	/* unsafe: no flushes while writing; the build fsyncs the file after. */
 	if (guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, format,
 				   GUESTFS_ADD_DRIVE_OPTS_CACHEMODE, "unsafe", -1) < 0 ||
-	    guestfs_add_drive_opts(g, erofs, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw",
+	    guestfs_add_drive_opts(g, layout, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw",
 				   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) < 0) {
 		guestfs_fail(g, e, what, "adding the disks");
 		goto out;
 	}
-	if (appliance_launch(g, what, e) < 0 ||
-	    pwrite_all(g, t->primary, sizeof(t->primary), 0, what, e) < 0 ||
-	    pwrite_all(g, t->backup, sizeof(t->backup),
-		       (int64_t)((sectors - 1 - GPT_TABLE_SECTORS) * SECTOR), what, e) < 0)
+	if (appliance_launch(g, what, e) < 0)
 		goto out;
-	if (guestfs_copy_device_to_device(g, "/dev/sdb", "/dev/sda",
-			GUESTFS_COPY_DEVICE_TO_DEVICE_DESTOFFSET, (int64_t)MIB,
-			GUESTFS_COPY_DEVICE_TO_DEVICE_SIZE, (int64_t)st.st_size, -1) < 0) {
-		guestfs_fail(g, e, what, "writing the root file system");
+	if (guestfs_copy_device_to_device(g, "/dev/sdb", "/dev/sda", -1) < 0) {
+		guestfs_fail(g, e, what, "writing the disk");
 		goto out;
 	}
 	if (guestfs_shutdown(g) < 0) {
@@ -706,6 +747,8 @@ int vm_write_disk(const char *out, const char *format, const char *erofs,
 out:
 	free(t);
 	guestfs_close(g);
+	unlink(layout);
+	free(layout);
 	return rc;
 }
 
