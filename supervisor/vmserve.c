@@ -653,7 +653,10 @@ static void check_vm(struct vmserve *vs, struct vmi *v, uint64_t now)
 	struct supervisor *sv = vs->sv;
 	char tail[600];
 
-	if (v->state == VM_STARTING && now >= v->deadline_ms) {
+	/* Draining: VMs that finished booting meanwhile serve nobody. */
+	if (sv->draining && (v->state == VM_STARTING || v->state == VM_READY)) {
+		stop(vs, v, "drain");
+	} else if (v->state == VM_STARTING && now >= v->deadline_ms) {
 		vm_console_tail(&v->d, tail, sizeof(tail));
 		sv_log("event=error what=boot instance=%lu error=\"no ready "
 		       "message in %llu s\" console=\"%s\"", v->id,
