@@ -200,3 +200,12 @@ leftovers() {
 	assert_failure
 	assert_output --partial "vmprobe.vmlinuz"
 }
+
+@test "without qemu, imgsupd says what is missing and which package brings it" {
+	run env PATH=/nonexistent "$ROOT/build/bin/imgsupd" --listen 127.0.0.1:1 \
+		"$D/out/vmprobe.qcow2"
+	assert_failure 1
+	assert_output --partial "qemu-system-x86_64 not found"
+	assert_output --partial "qemu-system-x86"
+}
+
