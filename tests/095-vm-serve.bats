@@ -209,3 +209,10 @@ leftovers() {
 	assert_output --partial "qemu-system-x86"
 }
 
+@test "a libvirt URI that cannot be opened is refused, naming it" {
+	run "$ROOT/build/bin/imgsupd" --connect "nowhere:///system" \
+		--listen 127.0.0.1:1 "$D/out/vmprobe.qcow2"
+	assert_failure 1
+	assert_output --partial "libvirt: cannot open nowhere:///system"
+}
+
