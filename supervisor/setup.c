@@ -162,15 +162,48 @@ static void kill_dead_vms(void)
  * invisible outside and gone when we are; and instances, cloned from it,
  * need no propagation change of their own.
  */
+/*
+ * The one exception: VMs of a libvirtd (--connect). Its qemu and virtiofsd
+ * live in the host's mount namespace and must see the log volume mounted,
+ * so that mount is made there, and removed by the next start if we die.
+ */
+static int shares_mounts(const struct supervisor *sv)
+{
+	return (sv->format & FORMAT_VM) && sv->o->connect;
+}
+
+/* The mounts of a supervisor that shared them and died, before its directory goes. */
+static void unmount_dead(void)
+{
+	DIR *d = opendir(RUN_DIR);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		pid_t pid = tag_pid(de->d_name);
+		char *logs;
+
+		if (!pid || pid_running(pid))
+			continue;
+		logs = xasprintf("%s/%s/logs", RUN_DIR, de->d_name);
+		umount2(logs, MNT_DETACH);
+		free(logs);
+	}
+	if (d)
+		closedir(d);
+}
+
 static int private_mounts(struct supervisor *sv, struct error *e)
 {
-	if (unshare(CLONE_NEWNS) < 0)
-		return error_errno(e, "unshare mount namespace");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return error_errno(e, "make mounts private");
+	if (!shares_mounts(sv)) {
+		if (unshare(CLONE_NEWNS) < 0)
+			return error_errno(e, "unshare mount namespace");
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			return error_errno(e, "make mounts private");
+	}
 	if (mkdir_p(RUN_DIR, 0700) < 0)
 		return error_errno(e, "%s", RUN_DIR);
 	kill_dead_vms();
+	unmount_dead();
 	remove_dead_tags(RUN_DIR, "");	/* of supervisors that died */
 	sv->run_dir = xasprintf("%s/%s.%ld", RUN_DIR, sv->m->name, (long)getpid());
 	sv->root_dir = xasprintf("%s/root", sv->run_dir);

@@ -168,7 +168,7 @@ static int check_host(struct vm_host *h, struct error *e)
  */
 static char *bind_output(const char *image, const struct manifest *m,
 			 unsigned format, const char *dir, const char *name,
-			 struct error *e)
+			 int embedded, struct error *e)
 {
 	const struct manifest_output *o = manifest_output_find(m, format);
 	const char *slash = strrchr(image, '/');
@@ -187,6 +187,19 @@ static char *bind_output(const char *image, const struct manifest *m,
 		error_errno(e, "%s", src);
 		goto out;
 	}
+	/*
+	 * A libvirtd's qemu lives in the host's mount namespace, where our
+	 * binds do not exist: it gets the file itself, and its own qemu.conf
+	 * decides about owners.
+	 */
+	if (!embedded) {
+		dst = realpath(src, NULL);
+		if (!dst)
+			error_errno(e, "%s", src);
+		else if (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))
+			goto mismatch;
+		goto out;
+	}
 	if (!(st.st_mode & S_IROTH)) {
 		error_set(e, "%s: not readable by others (mode %04o); qemu runs as "
 			  "%s: chmod o+r it", src, (unsigned)(st.st_mode & 07777),
@@ -201,14 +214,13 @@ static char *bind_output(const char *image, const struct manifest *m,
 		error_errno(e, "bind %s at %s", src, dst);
 		goto fail;
 	}
-	if (sha256_file_hex(dst, digest, e) < 0)
-		goto fail;
-	if (strcmp(digest, o->digest)) {
+	if (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))
+		goto mismatch;
+	goto out;
+mismatch:
+	if (!e->msg[0])
 		error_bad(e, "%s: digest does not match the manifest; rebuild it "
 			  "or run imgtool verify", src);
-		goto fail;
-	}
-	goto out;
 fail:
 	free(dst);
 	dst = NULL;
@@ -225,11 +237,13 @@ static int find_files(struct vm_host *h, const char *image,
 	if (!(disk & FORMAT_VM))
 		return error_bad(e, "%s: not a VM image (qcow2 or raw)", image);
 	h->disk_format = disk == FORMAT_QCOW2 ? "qcow2" : "raw";
-	h->disk = bind_output(image, m, disk, h->dir, "disk", e);
+	h->disk = bind_output(image, m, disk, h->dir, "disk", h->embedded, e);
 	if (h->disk)
-		h->kernel = bind_output(image, m, FORMAT_VMLINUZ, h->dir, "vmlinuz", e);
+		h->kernel = bind_output(image, m, FORMAT_VMLINUZ, h->dir, "vmlinuz",
+					 h->embedded, e);
 	if (h->kernel)
-		h->initrd = bind_output(image, m, FORMAT_INITRD, h->dir, "initrd", e);
+		h->initrd = bind_output(image, m, FORMAT_INITRD, h->dir, "initrd",
+					 h->embedded, e);
 	return h->initrd ? 0 : -1;
 }
 
@@ -375,11 +389,11 @@ void vm_host_close(struct vm_host *h)
 		copy_xml_files(h->caps_dir, CAPS_CACHE);
 	free(h->caps_dir);
 	/* The binds of bind_output(), so that the run directory can go. */
-	if (h->disk)
+	if (h->embedded && h->disk)
 		umount2(h->disk, MNT_DETACH);
-	if (h->kernel)
+	if (h->embedded && h->kernel)
 		umount2(h->kernel, MNT_DETACH);
-	if (h->initrd)
+	if (h->embedded && h->initrd)
 		umount2(h->initrd, MNT_DETACH);
 	free(h->uri);
 	free(h->template);

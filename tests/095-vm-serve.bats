@@ -216,3 +216,51 @@ leftovers() {
 	assert_output --partial "libvirt: cannot open nowhere:///system"
 }
 
+# A libvirtd of the host (qemu:///system), started here when none runs,
+# stopped again by the test that started it.
+start_libvirtd() {
+	STARTED_LIBVIRTD=
+	[ -S /run/libvirt/libvirt-sock ] && pgrep -x libvirtd >/dev/null && return 0
+	mkdir -p /var/log/libvirt
+	pgrep -x virtlogd >/dev/null || virtlogd -d -p "$W/virtlogd.pid"
+	libvirtd -d -p "$W/libvirtd.pid"
+	STARTED_LIBVIRTD=1
+	for _ in $(seq 100); do
+		[ -S /run/libvirt/libvirt-sock ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_libvirtd() {
+	[ -n "${STARTED_LIBVIRTD:-}" ] || return 0
+	for f in "$W/libvirtd.pid" "$W/virtlogd.pid"; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+	done
+}
+
+@test "with --connect, the VMs are a local libvirtd's, and the log is shared with them" {
+	command -v libvirtd >/dev/null || skip "no libvirtd (package libvirt-daemon)"
+	start_libvirtd
+	# A libvirtd's qemu opens the image by its path, as its own user: the
+	# image must sit where that user can reach it (bats' directories are
+	# private).
+	PUB=$(mktemp -d /var/tmp/imgtool-test.XXXXXX)
+	chmod 755 "$PUB"
+	cp -a "$D/out/." "$PUB/"
+	start_vm_server "$PUB/vmprobe.qcow2" --connect qemu:///system
+	word="system-$$-$RANDOM"
+	run vm_ask log "$word"
+	assert_output logged
+	run grep -F 'vm=qemu:///system' "$W/server.log"
+	assert_success
+	stop_server
+	run "$IMGTOOL" logs "$PUB/vmprobe.qcow2"
+	assert_output --partial "$word"
+	# The log volume was mounted where libvirtd sees it; it is gone now.
+	run grep -c "/run/imgsupd/vmprobe\." /proc/mounts
+	assert_output 0
+	stop_libvirtd
+	rm -rf "$PUB"
+}
+
