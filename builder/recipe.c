@@ -2731,34 +2731,13 @@ const char *syscall_action_name(enum syscall_action a)
  */
 const char *recipe_schema_path(void)
 {
-	static char path[PATH_MAX];
-	const char *env = getenv("IMGTOOL_SCHEMA");
-	char exe[PATH_MAX];
-	ssize_t n;
-	char *slash;
-	size_t len;
+	static char *path;
 
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		len = strlen(exe);
-		/* A build tree: build/bin/imgtool and build/share/recipe.rng. */
-		if (len >= 10 && !strcmp(exe + len - 10, "/build/bin") &&
-		    (size_t)snprintf(path, sizeof(path), "%s/../share/recipe.rng",
-				     exe) < sizeof(path) &&
-		    access(path, R_OK) == 0)
-			return path;
-		/* An installed tree, wherever it was moved to:
-		 * PREFIX/bin/imgtool and PREFIX/share/imgtool/recipe.rng. */
-		if ((size_t)snprintf(path, sizeof(path),
-				     "%s/../share/imgtool/recipe.rng", exe) < sizeof(path) &&
-		    access(path, R_OK) == 0)
-			return path;
-	}
-	return IMGTOOL_DATADIR "/recipe.rng";
+	/* build/bin/imgtool and build/share/recipe.rng; PREFIX/bin/imgtool and
+	 * PREFIX/share/imgtool/recipe.rng. */
+	if (!path)
+		path = locate_file("IMGTOOL_SCHEMA", "../share/recipe.rng",
+				   "../share/imgtool/recipe.rng",
+				   IMGTOOL_DATADIR "/recipe.rng");
+	return path;
 }

@@ -677,6 +677,41 @@ void remove_dead_tags(const char *dir, const char *prefix)
 		closedir(d);
 }
 
+/* The candidate dir/rel if it can be read, else NULL. */
+static char *readable(const char *dir, const char *rel)
+{
+	char *path = xasprintf("%s/%s", dir, rel);
+
+	if (access(path, R_OK) == 0)
+		return path;
+	free(path);
+	return NULL;
+}
+
+char *locate_file(const char *env, const char *in_build, const char *installed,
+		  const char *fallback)
+{
+	const char *value = getenv(env);
+	char exe[PATH_MAX], *slash, *found = NULL;
+	ssize_t n;
+	size_t len;
+
+	if (value && *value)
+		return xstrdup(value);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')))
+			*slash = '\0';
+		len = strlen(exe);
+		if (len >= 10 && !strcmp(exe + len - 10, "/build/bin"))
+			found = readable(exe, in_build);
+		if (!found)
+			found = readable(exe, installed);
+	}
+	return found ? found : xstrdup(fallback);
+}
+
 static int cpu_has_virtualization(void)
 {
 	FILE *f = fopen("/proc/cpuinfo", "re");

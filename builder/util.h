@@ -116,6 +116,17 @@ int run_capture(char *const argv[], size_t max, struct buf *out,
 		struct error *e);
 
 /*
+ * Where a file of ours is (the schema, the guest init, the templates): the
+ * environment variable env when set; else, for a program in a build tree
+ * (.../build/bin), in_build relative to the program's directory; else, for
+ * an installed tree wherever it was moved, installed relative to it; else
+ * fallback (the configured install prefix). malloc'd; the last candidate
+ * is returned even when it does not exist, for the message.
+ */
+char *locate_file(const char *env, const char *in_build, const char *installed,
+		  const char *fallback);
+
+/*
  * Whether virtual machines get hardware acceleration: IMGTOOL_ACCEL=kvm or
  * =tcg decides; otherwise KVM when /dev/kvm opens read-write and the CPU
  * announces vmx or svm. A nested guest can have a /dev/kvm whose VMs abort

@@ -313,34 +313,22 @@ int vm_write_kernel(const struct vm_kernel *k, const char *out, struct error *e)
 
 char *vm_init_path(struct error *e)
 {
-	const char *env = getenv("IMGTOOL_INIT");
-	char exe[PATH_MAX], *path, *slash;
-	ssize_t n;
+	/* build/bin/imgtool beside build/bin/imgtool-init; PREFIX/bin/imgtool
+	 * and PREFIX/lib/imgtool/imgtool-init. */
+	char *path = locate_file("IMGTOOL_INIT", "imgtool-init",
+				 "../lib/imgtool/imgtool-init",
+				 IMGTOOL_PREFIX "/lib/imgtool/imgtool-init");
 
-	if (env && *env) {
-		if (access(env, R_OK) == 0)
-			return xstrdup(env);
-		error_errno(e, "IMGTOOL_INIT=%s", env);
-		return NULL;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		/* A build tree: build/bin/imgtool beside build/bin/imgtool-init. */
-		path = xasprintf("%s/imgtool-init", exe);
-		if (access(path, R_OK) == 0)
-			return path;
-		free(path);
-	}
-	path = xstrdup(IMGTOOL_PREFIX "/lib/imgtool/imgtool-init");
+	const char *env = getenv("IMGTOOL_INIT");
+
 	if (access(path, R_OK) == 0)
 		return path;
-	error_set(e, "the guest init is missing: no imgtool-init beside this "
-		  "program nor at %s (run make, install imgtool, or set IMGTOOL_INIT)",
-		  path);
+	if (env && *env)
+		error_errno(e, "IMGTOOL_INIT=%s", env);
+	else
+		error_set(e, "the guest init is missing: no imgtool-init beside "
+			  "this program nor at %s (run make, install imgtool, or "
+			  "set IMGTOOL_INIT)", path);
 	free(path);
 	return NULL;
 }

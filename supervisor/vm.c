@@ -49,30 +49,13 @@ static const char *virt_error(void)
 	return m ? m : "unknown libvirt error";
 }
 
-/* Where the installed templates are, like recipe_schema_path(). */
+/* build/bin/imgsupd in a source tree: its templates/; PREFIX/sbin/imgsupd
+ * and PREFIX/share/imgtool/templates/. */
 static char *template_path(void)
 {
-	const char *env = getenv("IMGTOOL_TEMPLATES");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env)
-		return xasprintf("%s/domain.xml", env);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *dev, *slash;
-
-		self[n] = '\0';
-		/* build/bin/imgsupd in a source tree: its templates/ */
-		if ((slash = strrchr(self, '/'))) {
-			*slash = '\0';
-			dev = xasprintf("%s/../../templates/domain.xml", self);
-			if (access(dev, R_OK) == 0)
-				return dev;
-			free(dev);
-		}
-	}
-	return xstrdup(IMGTOOL_DATADIR "/templates/domain.xml");
+	return locate_file("IMGTOOL_DOMAIN", "../../templates/domain.xml",
+			   "../share/imgtool/templates/domain.xml",
+			   IMGTOOL_DATADIR "/templates/domain.xml");
 }
 
 /* The embedded driver reads ROOT/etc/qemu.conf. */

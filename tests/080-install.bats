@@ -8,8 +8,9 @@ load helpers
 	W=$(workdir)
 	run make -C "$ROOT" install PREFIX=/opt/imgtool DESTDIR="$W/dest"
 	assert_success
-	for f in bin/imgtool sbin/imgsupd share/imgtool/recipe.rng \
-		share/imgtool/templates/busybox.xml share/man/man1/imgtool.1 \
+	for f in bin/imgtool sbin/imgsupd lib/imgtool/imgtool-init \
+		share/imgtool/recipe.rng share/imgtool/templates/busybox.xml \
+		share/imgtool/templates/domain.xml share/man/man1/imgtool.1 \
 		share/man/man5/imgtool-recipe.5 share/man/man8/imgsupd.8; do
 		assert_file_exists "$W/dest/opt/imgtool/$f"
 	done
@@ -28,3 +29,34 @@ load helpers
 	assert_failure
 	assert_output --partial "recipe.rng"
 }
+
+@test "an installed imgtool puts the installed guest init into a VM, and imgsupd finds its domain template" {
+	W=$(workdir)
+	make -C "$ROOT" install PREFIX="$W/prefix" >/dev/null
+	unset IMGTOOL_SCHEMA IMGTOOL_INIT IMGTOOL_DOMAIN
+	export IMGTOOL_ACCEL=tcg
+	run "$W/prefix/bin/imgtool" build -q -o "$W/out" "$ROOT/tests/fixtures/serve/vmprobe.xml"
+	assert_success
+	# The init inside the initramfs is the installed one.
+	mkdir "$W/ir"
+	(cd "$W/ir" && cpio -i --quiet <"$W/out/vmprobe.initrd")
+	cmp "$W/ir/init" "$W/prefix/lib/imgtool/imgtool-init"
+	# The installed imgsupd boots a VM from the installed template...
+	"$W/prefix/sbin/imgsupd" --listen "127.0.0.1:$((20000 + $$ % 9000))" \
+		"$W/out/vmprobe.qcow2" 2>"$W/server.log" &
+	pid=$!
+	for _ in $(seq 600); do
+		grep -q 'event=ready' "$W/server.log" && break
+		sleep 0.1
+	done
+	kill "$pid"
+	wait "$pid" || true
+	run grep -c 'event=ready' "$W/server.log"
+	assert_output 1
+	# ... and without it, says which file it misses.
+	rm "$W/prefix/share/imgtool/templates/domain.xml"
+	run "$W/prefix/sbin/imgsupd" --listen 127.0.0.1:1 "$W/out/vmprobe.qcow2"
+	assert_failure
+	assert_output --partial "templates/domain.xml: No such file or directory"
+}
+
