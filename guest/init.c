@@ -424,25 +424,12 @@ struct instance {
 	int ctl;
 };
 
-/* To the init, from the instance or a service child before its execve. */
-static void tell(int ctl, char type, const char *text)
-{
-	char buf[1 + JAIL_ERR_MAX];
-	size_t n = text ? strnlen(text, JAIL_ERR_MAX - 1) : 0;
-
-	buf[0] = type;
-	if (n)
-		memcpy(buf + 1, text, n);
-	if (send(ctl, buf, 1 + n, MSG_NOSIGNAL) < 0)
-		_exit(126);
-}
-
 static __attribute__((noreturn)) void die(int ctl, const char *what)
 {
 	char err[JAIL_ERR_MAX];
 
 	snprintf(err, sizeof(err), "%s: %s", what, oops());
-	tell(ctl, 'E', err);
+	jail_tell(ctl, 'E', err);
 	_exit(125);
 }
 
@@ -476,7 +463,7 @@ static __attribute__((noreturn)) void run_service(struct instance *in, int fd,
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		die(in->ctl, "sigprocmask");
 	if (jail_drop(&in->jail, keep, err, sizeof(err)) < 0) {
-		tell(in->ctl, 'E', err);
+		jail_tell(in->ctl, 'E', err);
 		_exit(125);
 	}
 	/* Opened as the service user: a new log file is the service's. */
@@ -504,7 +491,7 @@ static void report_exit(int ctl, int status)
 		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status));
 	else
 		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
-	tell(ctl, 'X', text);
+	jail_tell(ctl, 'X', text);
 }
 
 /* One message from the init: 'O' with a descriptor, or 'K'. 0 at its end. */
@@ -564,14 +551,14 @@ static __attribute__((noreturn)) void instance_main(struct instance *in)
 			die(in->ctl, "unshare cgroup namespace");
 	}
 	if (jail_enter(&in->jail, err, sizeof(err)) < 0) {
-		tell(in->ctl, 'E', err);
+		jail_tell(in->ctl, 'E', err);
 		_exit(125);
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		die(in->ctl, "signalfd");
-	tell(in->ctl, 'R', NULL);
+	jail_tell(in->ctl, 'R', NULL);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = in->ctl, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };

@@ -318,3 +318,15 @@ int jail_drop(const struct jail_spec *s, const int *keep_fds, char *err,
 		return fail(err, errlen, "PR_SET_NO_NEW_PRIVS", NULL);
 	return 0;
 }
+
+void jail_tell(int ctl, char type, const char *text)
+{
+	char buf[1 + JAIL_ERR_MAX];
+	size_t len = text ? strnlen(text, JAIL_ERR_MAX - 1) : 0;
+
+	buf[0] = type;
+	if (len)
+		memcpy(buf + 1, text, len);
+	if (send(ctl, buf, 1 + len, MSG_NOSIGNAL) < 0)
+		_exit(126);
+}

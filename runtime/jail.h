@@ -57,4 +57,12 @@ int jail_enter(const struct jail_spec *s, char *err, size_t errlen);
 int jail_drop(const struct jail_spec *s, const int *keep_fds, char *err,
 	      size_t errlen);
 
+/*
+ * Sends one message on an instance's control socket (SOCK_SEQPACKET) to
+ * whoever supervises it: a type byte and at most JAIL_ERR_MAX - 1 bytes of
+ * text. An instance that cannot reach its supervisor has nothing left to
+ * do: it exits with status 126.
+ */
+void jail_tell(int ctl, char type, const char *text);
+
 #endif

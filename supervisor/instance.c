@@ -61,21 +61,9 @@ void format_addr(const struct sockaddr_storage *ss, char *ip, size_t n,
 
 /* ---- inside the instance ---------------------------------------------- */
 
-static void send_msg(int ctl, char type, const char *text)
-{
-	char buf[1 + JAIL_ERR_MAX];
-	size_t len = text ? strnlen(text, JAIL_ERR_MAX - 1) : 0;
-
-	buf[0] = type;
-	if (len)
-		memcpy(buf + 1, text, len);
-	if (send(ctl, buf, 1 + len, MSG_NOSIGNAL) < 0)
-		_exit(126);
-}
-
 static __attribute__((noreturn)) void die(int ctl, const char *err)
 {
-	send_msg(ctl, 'E', err);
+	jail_tell(ctl, 'E', err);
 	_exit(125);
 }
 
@@ -225,7 +213,7 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 			if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
 				_exit(124);
 			while (waitpid(-1, NULL, WNOHANG) > 0)
-				send_msg(ctl, 'D', NULL);
+				jail_tell(ctl, 'D', NULL);
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
@@ -233,7 +221,7 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 			_exit(0);	/* the supervisor is gone or done with us */
 		switch (fork()) {
 		case -1:
-			send_msg(ctl, 'D', NULL);
+			jail_tell(ctl, 'D', NULL);
 			break;
 		case 0:
 			sigprocmask(SIG_UNBLOCK, &mask, NULL);
@@ -266,7 +254,7 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *c
 	 * supervisor died meanwhile, the control socket reads end of file. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
-	send_msg(ctl, 'R', NULL);
+	jail_tell(ctl, 'R', NULL);
 	if (cfg->recycle == RECYCLE_SESSION && !cfg->tty)
 		session_loop(cfg, ctl);
 	if (recv_msg(ctl, &m, &fd) < 0)
