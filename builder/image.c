@@ -18,6 +18,7 @@
 #include "image.h"
 #include "manifest.h"
 #include "recipe.h"
+#include "guestspec.h"
 #include "vm.h"
 
 
@@ -105,7 +106,7 @@ static void print_vm(const struct manifest *m, const char *path, FILE *out)
 	fprintf(out, "vm         memory %s, vcpus %" PRIu64 ", kernel %s\n", h,
 		m->vm.vcpus, m->kernel_version);
 	fprintf(out, "  boot     direct kernel boot, command line \"%s\"\n",
-		VM_CMDLINE);
+		GUEST_CMDLINE);
 	if (!(image_format(path) & FORMAT_VM))
 		return;
 	if (vm_disk_info(path, format, sizeof(format), &size, NULL) < 0) {

@@ -30,8 +30,6 @@
 #define VM_INITRD_MODULES "imgtool/modules"
 /* The name of the disk's root partition. */
 #define VM_ROOT_PARTITION "root"
-/* The kernel command line the supervisor boots with. */
-#define VM_CMDLINE "console=ttyS0 quiet panic=-1"
 
 #define VM_MAX_MODULES 64
 

@@ -62,6 +62,14 @@ struct guest_area {
 	mode_t mode;
 };
 
+/*
+ * The kernel command line of a VM (imgsupd fills it into the domain
+ * template): the console on the serial port, where the supervisor reads a
+ * failed guest's last words; and a panic powers the VM off at once instead
+ * of rebooting it.
+ */
+#define GUEST_CMDLINE "console=ttyS0 quiet panic=-1"
+
 struct guest_spec {
 	char *hostname;
 	uid_t uid;

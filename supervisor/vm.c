@@ -17,6 +17,7 @@
 #include <libvirt/virterror.h>
 
 #include "build.h"
+#include "guestspec.h"
 #include "image.h"
 #include "supervisor.h"
 #include "vm.h"
@@ -465,6 +466,7 @@ static char *domain_xml(const struct vm_host *h, const char *name,
 			{ "VCPUS", vcpus },
 			{ "KERNEL", h->kernel },
 			{ "INITRD", h->initrd },
+			{ "CMDLINE", GUEST_CMDLINE },
 			{ "OVERLAY", d->overlay },
 			{ "LOGS_DIR", h->logs_dir ? h->logs_dir : "" },
 			{ "CHANNEL", d->socket },
