@@ -493,8 +493,6 @@ static const char *cgroup_name(enum cgroup_version v)
 
 int supervisor_serve(struct supervisor *sv)
 {
-	if (sv->vm)
-		return vm_serve(sv);
 	if (watch(sv, sv->signal_fd, &sv->signal_fd) < 0 ||
 	    (sv->cfg.recycle != RECYCLE_INTERVAL &&
 	     watch(sv, sv->listen_fd, &sv->listen_fd) < 0)) {

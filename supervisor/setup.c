@@ -21,7 +21,6 @@
 
 #include "image.h"
 #include "supervisor.h"
-#include "vm.h"
 #include "volume.h"
 
 #define DEFAULT_POOL 4
@@ -214,7 +213,7 @@ static int private_mounts(struct supervisor *sv, struct error *e)
 	return 0;
 }
 
-static int needs_logs(const struct manifest *m)
+int sv_needs_logs(const struct manifest *m)
 {
 	for (size_t i = 0; i < m->n_writables; i++)
 		if (m->writables[i].kind != WRITABLE_SCRATCH)
@@ -227,7 +226,7 @@ static int mount_logs(struct supervisor *sv, struct error *e)
 	char *logs;
 	int rc;
 
-	if (!needs_logs(sv->m))
+	if (!sv_needs_logs(sv->m))
 		return 0;
 	logs = image_logs_path(sv->o->image, sv->m);
 	if (!logs)
@@ -248,18 +247,6 @@ static int mount_volumes(struct supervisor *sv, struct error *e)
 	return mount_logs(sv, e);
 }
 
-/* A VM image: the log volume is shared with the guests, the rest is libvirt's. */
-static int open_vm(struct supervisor *sv, struct error *e)
-{
-	if (sv->o->run)
-		return error_set(e, "%s: a VM image is served, not run on the "
-				 "terminal; use imgtool serve", sv->o->image);
-	if (mount_logs(sv, e) < 0)
-		return -1;
-	sv->vm = xcalloc(1, sizeof(*sv->vm));
-	return vm_host_open(sv->vm, sv->o->image, sv->m, sv->o->connect,
-			    sv->run_dir, needs_logs(sv->m) ? sv->logs_dir : NULL, e);
-}
 
 static int make_areas(struct supervisor *sv, struct error *e)
 {
@@ -458,8 +445,11 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 	if (private_mounts(sv, e) < 0)
 		return -1;
 	if (sv->format & FORMAT_VM) {
-		/* Signals are blocked before libvirt starts its threads. */
-		if (open_events(sv, e) < 0 || open_vm(sv, e) < 0)
+		/* The rest is vm_attach()'s, in imgsupd-vm. */
+		if (o->run)
+			return error_set(e, "%s: a VM image is served, not run on "
+					 "the terminal; use imgtool serve", o->image);
+		if (mount_logs(sv, e) < 0 || open_events(sv, e) < 0)
 			return -1;
 	} else if (mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
 		   open_events(sv, e) < 0) {
@@ -478,10 +468,6 @@ void supervisor_close(struct supervisor *sv)
 		close(sv->signal_fd);
 	if (sv->epoll_fd >= 0)
 		close(sv->epoll_fd);
-	if (sv->vm) {
-		vm_host_close(sv->vm);
-		free(sv->vm);
-	}
 	if (sv->root_dir) {
 		umount2(sv->root_dir, MNT_DETACH);
 		umount2(sv->logs_dir, MNT_DETACH);

@@ -71,8 +71,18 @@ void supervisor_close(struct supervisor *sv);
 
 /* Serves until SIGTERM (or SIGINT), then drains. Returns the exit status. */
 int supervisor_serve(struct supervisor *sv);
-/* The same for VM images (vmserve.c). */
+/*
+ * VM images, in imgsupd-vm only (vmserve.c): after supervisor_open(),
+ * vm_attach() connects to libvirt (signals are blocked by then, before
+ * libvirt starts its threads); vm_serve() is the serving loop; vm_detach()
+ * comes before supervisor_close().
+ */
+int vm_attach(struct supervisor *sv, struct error *e);
 int vm_serve(struct supervisor *sv);
+void vm_detach(struct supervisor *sv);
+
+/* Whether the manifest has log or state areas, which live on the log volume. */
+int sv_needs_logs(const struct manifest *m);
 /* One instance with the terminal as its stdio; returns its exit status. */
 int supervisor_run_once(struct supervisor *sv);
 

@@ -833,3 +833,20 @@ int vm_serve(struct supervisor *sv)
 	sv_log("event=stop");
 	return rc;
 }
+
+int vm_attach(struct supervisor *sv, struct error *e)
+{
+	sv->vm = xcalloc(1, sizeof(*sv->vm));
+	return vm_host_open(sv->vm, sv->o->image, sv->m, sv->o->connect,
+			    sv->run_dir, sv_needs_logs(sv->m) ? sv->logs_dir : NULL, e);
+}
+
+void vm_detach(struct supervisor *sv)
+{
+	if (!sv->vm)
+		return;
+	vm_host_close(sv->vm);
+	free(sv->vm);
+	sv->vm = NULL;
+}
+

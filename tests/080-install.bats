@@ -8,7 +8,7 @@ load helpers
 	W=$(workdir)
 	run make -C "$ROOT" install PREFIX=/opt/imgtool DESTDIR="$W/dest"
 	assert_success
-	for f in bin/imgtool sbin/imgsupd lib/imgtool/imgtool-init \
+	for f in bin/imgtool sbin/imgsupd sbin/imgsupd-vm lib/imgtool/imgtool-init \
 		share/imgtool/recipe.rng share/imgtool/templates/busybox.xml \
 		share/imgtool/templates/domain.xml share/man/man1/imgtool.1 \
 		share/man/man5/imgtool-recipe.5 share/man/man8/imgsupd.8; do
