@@ -99,7 +99,7 @@ static int cmd_build(int argc, char **argv)
 	struct error e = { 0 };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+o:f:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:f:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.outdir = optarg; break;
 		case 'f':

@@ -34,6 +34,12 @@ mount_image() {
 	assert_success
 }
 
+@test "options may follow the recipe, as in the README's tour" {
+	run imgtool build recipes/web.xml -o "$W/out" -q
+	assert_success
+	assert_file_exists "$W/out/web.erofs"
+}
+
 @test "the manifest records every file with its sha256, the areas and the service" {
 	imgtool build -q -o "$W/out" recipes/web.xml
 	want=$(sha256sum "$ROOT/recipes/web/site/index.html" | cut -d' ' -f1)
