@@ -215,12 +215,22 @@ static void stop(struct vmserve *vs, struct vmi *v, const char *reason)
 	post(vs, v);
 }
 
-static void failed_boot(struct vmserve *vs, struct vmi *v, const char *why)
+/* A quoted value of a log line may not hold a double quote of its own. */
+static void requote(char *s)
+{
+	for (; *s; s++)
+		if (*s == '"')
+			*s = '\'';
+}
+
+static void failed_boot(struct vmserve *vs, struct vmi *v, char *why)
 {
 	struct supervisor *sv = vs->sv;
 	char tail[600];
 
 	vm_console_tail(&v->d, tail, sizeof(tail));
+	requote(why);
+	requote(tail);
 	sv_log("event=error what=boot instance=%lu error=\"%s\" console=\"%s\"",
 	       v->id, why, tail);
 	sv->backoff_ms = sv->backoff_ms ? sv->backoff_ms * 2 : BACKOFF_FIRST_MS;
@@ -345,6 +355,7 @@ static int on_frame(struct vmserve *vs, struct vmi *v, const struct channel_fram
 		if (v->state != VM_STARTING)
 			return -1;
 		v->state = VM_READY;
+		v->deadline_ms = 0;	/* the boot's; the wall limit comes with a client */
 		vs->sv->backoff_ms = 0;
 		sv_log("event=ready instance=%lu boot_ms=%llu", v->id,
 		       (unsigned long long)(now_ms() - v->created_ms));
@@ -658,6 +669,7 @@ static void check_vm(struct vmserve *vs, struct vmi *v, uint64_t now)
 		stop(vs, v, "drain");
 	} else if (v->state == VM_STARTING && now >= v->deadline_ms) {
 		vm_console_tail(&v->d, tail, sizeof(tail));
+		requote(tail);
 		sv_log("event=error what=boot instance=%lu error=\"no ready "
 		       "message in %llu s\" console=\"%s\"", v->id,
 		       (unsigned long long)(vs->boot_timeout_ms / 1000), tail);

@@ -122,6 +122,15 @@ leftovers() {
 	assert_output 2
 }
 
+@test "without a wall limit, a VM that waited in the pool past the boot timeout serves as long as needed" {
+	start_vm_server "$D/out/vmconn.qcow2" --boot-timeout 8
+	sleep 9		# the ready VM waits in the pool past its boot deadline
+	run vm_ask sleep 2
+	assert_output slept
+	run grep -F 'reason=wall' "$W/server.log"
+	assert_failure
+}
+
 @test "the log persists across sessions, and imgtool logs reads it" {
 	start_vm_server "$D/out/vmprobe.qcow2"
 	word="entry-$$-$RANDOM"
