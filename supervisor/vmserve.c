@@ -243,8 +243,16 @@ static void failed_boot(struct vmserve *vs, struct vmi *v, char *why)
 
 static void bytes_add(struct bytes *b, const void *p, size_t n)
 {
-	if (b->off == b->len)
-		b->off = b->len = 0;
+	/*
+	 * Only what is still to be written is kept: the buffer stays as small
+	 * as the loop lets it fill (BUFFER_LIMIT and a frame), however long
+	 * the stream through it.
+	 */
+	if (b->off) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
 	b->data = xrealloc(b->data, b->len + n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -758,7 +766,12 @@ static void build_watch(const struct vmserve *vs, struct watch *w)
 			ev |= POLLIN;
 		if (pending_bytes(&v->to_client))
 			ev |= POLLOUT;
-		add(w, v->cur.fd, ev, v, 0);
+		/*
+		 * Nothing wanted: not watched at all. A closed client would
+		 * otherwise report POLLHUP on every round until the guest ends.
+		 */
+		if (ev)
+			add(w, v->cur.fd, ev, v, 0);
 	}
 }
 
@@ -774,7 +787,8 @@ static void on_vm_event(struct vmserve *vs, struct vmi *v, int chan, short re)
 	} else if (v->cur.fd >= 0) {
 		if (re & POLLOUT)
 			write_client(v);
-		if (v->cur.fd >= 0 && re & (POLLIN | POLLHUP | POLLERR))
+		/* One end of file from the client, never a second. */
+		if (v->cur.fd >= 0 && !v->client_eof && re & (POLLIN | POLLHUP | POLLERR))
 			read_client(v);
 	}
 	settle(vs, v);

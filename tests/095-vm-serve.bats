@@ -82,6 +82,14 @@ leftovers() {
 	assert_line --regexp '^Seccomp:[[:space:]]+2$'
 }
 
+@test "a response of megabytes crosses the channel whole" {
+	start_vm_server "$D/out/vmprobe.qcow2"
+	# The image's busybox is the host's: 1.9 MB through the relay.
+	got=$(vm_ask read /bin/busybox | sha256sum)
+	want=$(sha256sum </bin/busybox)
+	[ "$got" = "$want" ]
+}
+
 @test "the root is read-only inside the guest" {
 	start_vm_server "$D/out/vmprobe.qcow2"
 	run vm_ask write /etc/probe-was-here
