@@ -46,13 +46,6 @@ unsigned image_format(const char *path)
 	return 0;
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
 char *image_manifest_path(const char *image)
 {
 	char *copy = xstrdup(image), *dot, *path;

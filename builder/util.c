@@ -677,6 +677,13 @@ void remove_dead_tags(const char *dir, const char *prefix)
 		closedir(d);
 }
 
+int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
 /* The candidate dir/rel if it can be read, else NULL. */
 static char *readable(const char *dir, const char *rel)
 {
@@ -694,7 +701,6 @@ char *locate_file(const char *env, const char *in_build, const char *installed,
 	const char *value = getenv(env);
 	char exe[PATH_MAX], *slash, *found = NULL;
 	ssize_t n;
-	size_t len;
 
 	if (value && *value)
 		return xstrdup(value);
@@ -703,8 +709,7 @@ char *locate_file(const char *env, const char *in_build, const char *installed,
 		exe[n] = '\0';
 		if ((slash = strrchr(exe, '/')))
 			*slash = '\0';
-		len = strlen(exe);
-		if (len >= 10 && !strcmp(exe + len - 10, "/build/bin"))
+		if (has_suffix(exe, "/build/bin"))
 			found = readable(exe, in_build);
 		if (!found)
 			found = readable(exe, installed);

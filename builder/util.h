@@ -103,6 +103,9 @@ pid_t tag_pid(const char *tag);
 int pid_running(pid_t pid);
 void remove_dead_tags(const char *dir, const char *prefix);
 
+/* Whether s ends with suffix. */
+int has_suffix(const char *s, const char *suffix);
+
 /* Finds a tool in PATH and the sbin directories; malloc'd path or NULL. */
 char *find_tool(const char *tool);
 /*

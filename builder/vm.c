@@ -43,13 +43,6 @@ static int by_version(const struct dirent **a, const struct dirent **b)
 	return strverscmp((*a)->d_name, (*b)->d_name);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
 static int is_cloud_kernel(const struct dirent *d)
 {
 	return !strncmp(d->d_name, "vmlinuz-", 8) &&

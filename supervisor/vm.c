@@ -243,10 +243,10 @@ static void copy_xml_files(const char *from, const char *to)
 		return;
 	}
 	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name), len;
 		char *src, *dst, *data = NULL;
+		size_t len;
 
-		if (n < 5 || strcmp(de->d_name + n - 4, ".xml") || de->d_name[0] == '.')
+		if (!has_suffix(de->d_name, ".xml") || de->d_name[0] == '.')
 			continue;
 		src = xasprintf("%s/%s", from, de->d_name);
 		dst = xasprintf("%s/%s", to, de->d_name);
