@@ -190,7 +190,7 @@ static int make_work(struct build *b, struct error *e)
 	{
 		char *prefix = xasprintf(".%s.build.", b->r->name);
 
-		remove_dead_tags(b->o->outdir, prefix);
+		remove_dead_tags(b->o->outdir, prefix, NULL);
 		free(prefix);
 	}
 	b->work = out_path(b, name);

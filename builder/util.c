@@ -657,7 +657,8 @@ int pid_running(pid_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-void remove_dead_tags(const char *dir, const char *prefix)
+void remove_dead_tags(const char *dir, const char *prefix,
+		      void (*before)(const char *path))
 {
 	size_t n = strlen(prefix);
 	DIR *d = opendir(dir);
@@ -670,6 +671,8 @@ void remove_dead_tags(const char *dir, const char *prefix)
 		if (strncmp(de->d_name, prefix, n) || !pid || pid_running(pid))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
+		if (before)
+			before(path);
 		remove_tree(path);
 		free(path);
 	}

@@ -97,11 +97,14 @@ int sha256_file_hex(const char *path, char out[DIGEST_HEX], struct error *e);
  * those of one that died are removed by the next. tag_pid() is the PID of
  * a tag (0 if it has none), pid_running() whether it still runs, and
  * remove_dead_tags() removes the entries of dir that start with prefix
- * and carry the tag of a process that is gone.
+ * and carry the tag of a process that is gone, calling before(path) on
+ * each first when it is not NULL (to undo what removing cannot cross, a
+ * mount).
  */
 pid_t tag_pid(const char *tag);
 int pid_running(pid_t pid);
-void remove_dead_tags(const char *dir, const char *prefix);
+void remove_dead_tags(const char *dir, const char *prefix,
+		      void (*before)(const char *path));
 
 /* Whether s ends with suffix. */
 int has_suffix(const char *s, const char *suffix);

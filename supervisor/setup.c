@@ -171,24 +171,13 @@ static int shares_mounts(const struct supervisor *sv)
 	return (sv->format & FORMAT_VM) && sv->o->connect;
 }
 
-/* The mounts of a supervisor that shared them and died, before its directory goes. */
-static void unmount_dead(void)
+/* The log mount of a supervisor that shared it and died, before its directory goes. */
+static void unmount_logs(const char *run_dir)
 {
-	DIR *d = opendir(RUN_DIR);
-	struct dirent *de;
+	char *logs = xasprintf("%s/logs", run_dir);
 
-	while (d && (de = readdir(d))) {
-		pid_t pid = tag_pid(de->d_name);
-		char *logs;
-
-		if (!pid || pid_running(pid))
-			continue;
-		logs = xasprintf("%s/%s/logs", RUN_DIR, de->d_name);
-		umount2(logs, MNT_DETACH);
-		free(logs);
-	}
-	if (d)
-		closedir(d);
+	umount2(logs, MNT_DETACH);
+	free(logs);
 }
 
 static int private_mounts(struct supervisor *sv, struct error *e)
@@ -202,8 +191,7 @@ static int private_mounts(struct supervisor *sv, struct error *e)
 	if (mkdir_p(RUN_DIR, 0700) < 0)
 		return error_errno(e, "%s", RUN_DIR);
 	kill_dead_vms();
-	unmount_dead();
-	remove_dead_tags(RUN_DIR, "");	/* of supervisors that died */
+	remove_dead_tags(RUN_DIR, "", unmount_logs);	/* of supervisors that died */
 	sv->run_dir = xasprintf("%s/%s.%ld", RUN_DIR, sv->m->name, (long)getpid());
 	sv->root_dir = xasprintf("%s/root", sv->run_dir);
 	sv->logs_dir = xasprintf("%s/logs", sv->run_dir);
