@@ -22,8 +22,6 @@
 #include "supervisor.h"
 
 #define TICK_MS 1000
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 10000
 #define QUICK_DEATH_MS 1000
 
 static int is_ready(const struct instance *in)
@@ -80,31 +78,13 @@ static struct instance *spawn(struct supervisor *sv)
 	return in;
 }
 
-/*
- * An instance that cannot start (a setup error, a service that dies at
- * once) would otherwise be replaced in a tight loop, filling the log and the
- * log volume: new instances wait, longer after each failure in a row.
- */
-static void failed(struct supervisor *sv)
-{
-	sv->backoff_ms = sv->backoff_ms ? 2 * sv->backoff_ms : BACKOFF_FIRST_MS;
-	if (sv->backoff_ms > BACKOFF_MAX_MS)
-		sv->backoff_ms = BACKOFF_MAX_MS;
-	sv->spawn_after_ms = now_ms() + sv->backoff_ms;
-	sv_log("event=backoff delay_ms=%llu", (unsigned long long)sv->backoff_ms);
-}
-
-static int may_spawn(const struct supervisor *sv)
-{
-	return !sv->draining && now_ms() >= sv->spawn_after_ms;
-}
 
 /* Keeps the pool full: prepared instances waiting for connections. */
 static void refill(struct supervisor *sv)
 {
 	size_t waiting, live;
 
-	if (!may_spawn(sv) || sv->cfg.recycle == RECYCLE_INTERVAL)
+	if (!sv_may_spawn(sv) || sv->cfg.recycle == RECYCLE_INTERVAL)
 		return;
 	waiting = count(sv, INSTANCE_READY) + count(sv, INSTANCE_STARTING);
 	live = count(sv, INSTANCE_BUSY);
@@ -236,7 +216,7 @@ static void handover(struct supervisor *sv, struct instance *in)
 
 static void start_period(struct supervisor *sv)
 {
-	if (!sv->next && may_spawn(sv))
+	if (!sv->next && sv_may_spawn(sv))
 		sv->next = spawn(sv);
 }
 
@@ -255,7 +235,7 @@ static void on_control(struct supervisor *sv, struct instance *in)
 	case 'E':
 		sv_log("event=error instance=%lu error=\"%s\"", in->id, in->error);
 		instance_kill(in, "error");
-		failed(sv);
+		sv_backoff(sv);
 		break;
 	case 'A':
 	case 'D':
@@ -284,11 +264,8 @@ static void log_end(const struct supervisor *sv, const struct instance *in,
 		reason = "memory";
 	if (!reason)
 		reason = WIFEXITED(status) ? "exit" : "signal";
-	sv_log("event=end instance=%lu client=%s%s%s recycle=%s served=%u "
-	       "duration_ms=%llu status=%s reason=%s", in->id,
-	       in->client[0] ? in->client : "-", in->client[0] ? ":" : "",
-	       in->client_port, recycle_name(sv->cfg.recycle), in->served,
-	       (unsigned long long)(now_ms() - from), how, reason);
+	sv_log_end(in->id, in->client, in->client_port, sv->cfg.recycle,
+		   in->served, now_ms() - from, how, reason);
 }
 
 static void remove_instance(struct supervisor *sv, size_t i)
@@ -320,7 +297,7 @@ static void reap(struct supervisor *sv)
 				log_end(sv, in, status);
 			if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->current &&
 			    now_ms() - in->started_ms < QUICK_DEATH_MS)
-				failed(sv);
+				sv_backoff(sv);
 			in->state = INSTANCE_DEAD;
 			remove_instance(sv, i);
 			break;

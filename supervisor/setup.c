@@ -23,6 +23,8 @@
 #include "supervisor.h"
 #include "volume.h"
 
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 10000
 #define DEFAULT_POOL 4
 #define DEFAULT_VM_POOL 1	/* a booted VM costs its memory while it waits */
 #define LISTEN_BACKLOG 256
@@ -37,6 +39,37 @@ void sv_log(const char *fmt, ...)
 	va_end(ap);
 	/* One write per line, so that lines never interleave. */
 	dprintf(STDERR_FILENO, "imgsupd: %s\n", line);
+}
+
+void sv_log_end(unsigned long id, const char *client, const char *port,
+		enum recycle recycle, unsigned served, uint64_t duration_ms,
+		const char *status, const char *reason)
+{
+	sv_log("event=end instance=%lu client=%s%s%s recycle=%s served=%u "
+	       "duration_ms=%llu status=%s reason=%s", id,
+	       client[0] ? client : "-", client[0] ? ":" : "", port,
+	       recycle_name(recycle), served, (unsigned long long)duration_ms,
+	       status, reason);
+}
+
+/*
+ * An instance that cannot start (a setup error, a service that dies at
+ * once, a guest that does not boot) would otherwise be replaced in a tight
+ * loop, filling the log and the log volume: new instances wait, longer
+ * after each failure in a row.
+ */
+void sv_backoff(struct supervisor *sv)
+{
+	sv->backoff_ms = sv->backoff_ms ? 2 * sv->backoff_ms : BACKOFF_FIRST_MS;
+	if (sv->backoff_ms > BACKOFF_MAX_MS)
+		sv->backoff_ms = BACKOFF_MAX_MS;
+	sv->spawn_after_ms = now_ms() + sv->backoff_ms;
+	sv_log("event=backoff delay_ms=%llu", (unsigned long long)sv->backoff_ms);
+}
+
+int sv_may_spawn(const struct supervisor *sv)
+{
+	return !sv->draining && now_ms() >= sv->spawn_after_ms;
 }
 
 int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,

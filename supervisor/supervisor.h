@@ -94,6 +94,18 @@ int supervisor_run_once(struct supervisor *sv);
 int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
 	      struct sockaddr_storage *local);
 
+/*
+ * The line that ends every instance, jail or VM: client "" when none,
+ * status like "exit:0" or "signal:9" (or "-"), reason why it ended.
+ */
+void sv_log_end(unsigned long id, const char *client, const char *port,
+		enum recycle recycle, unsigned served, uint64_t duration_ms,
+		const char *status, const char *reason);
+/* After a failed start: no new instance for 250 ms, doubling up to 10 s. */
+void sv_backoff(struct supervisor *sv);
+/* Whether a new instance may be started now (not draining, not backing off). */
+int sv_may_spawn(const struct supervisor *sv);
+
 /* Logs one key=value line on stderr. */
 void sv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

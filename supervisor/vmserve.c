@@ -32,8 +32,6 @@
 #define TICK_MS 1000
 #define BUFFER_LIMIT (4 * CHANNEL_FRAME_MAX)	/* per direction, per VM */
 #define SESSION_QUEUE 16	/* a session's connections waiting their turn */
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 10000
 #define GUEST_LOG_MAX 200
 
 enum vm_state {
@@ -169,7 +167,7 @@ static void refill(struct vmserve *vs)
 	struct supervisor *sv = vs->sv;
 	size_t waiting, busy;
 
-	if (sv->draining || now_ms() < sv->spawn_after_ms)
+	if (!sv_may_spawn(sv))
 		return;
 	waiting = count(vs, VM_BOOTING) + count(vs, VM_STARTING) + count(vs, VM_READY);
 	busy = count(vs, VM_BUSY);
@@ -186,12 +184,9 @@ static void log_end(const struct vmserve *vs, const struct vmi *v)
 {
 	uint64_t from = v->started_ms ? v->started_ms : v->created_ms;
 
-	sv_log("event=end instance=%lu client=%s%s%s recycle=%s served=%u "
-	       "duration_ms=%llu status=%s reason=%s", v->id,
-	       v->client[0] ? v->client : "-", v->client[0] ? ":" : "",
-	       v->client_port, recycle_name(recycle_of(vs)), v->served,
-	       (unsigned long long)(now_ms() - from),
-	       v->status[0] ? v->status : "-", v->reason ? v->reason : "exit");
+	sv_log_end(v->id, v->client, v->client_port, recycle_of(vs), v->served,
+		   now_ms() - from, v->status[0] ? v->status : "-",
+		   v->reason ? v->reason : "exit");
 }
 
 static void close_conn(struct conn *c)
@@ -223,9 +218,9 @@ static void requote(char *s)
 			*s = '\'';
 }
 
-static void failed_boot(struct vmserve *vs, struct vmi *v, char *why)
+/* A guest that did not come up, with the end of its console. */
+static void log_boot_error(const struct vmi *v, char *why)
 {
-	struct supervisor *sv = vs->sv;
 	char tail[600];
 
 	vm_console_tail(&v->d, tail, sizeof(tail));
@@ -233,10 +228,6 @@ static void failed_boot(struct vmserve *vs, struct vmi *v, char *why)
 	requote(tail);
 	sv_log("event=error what=boot instance=%lu error=\"%s\" console=\"%s\"",
 	       v->id, why, tail);
-	sv->backoff_ms = sv->backoff_ms ? sv->backoff_ms * 2 : BACKOFF_FIRST_MS;
-	if (sv->backoff_ms > BACKOFF_MAX_MS)
-		sv->backoff_ms = BACKOFF_MAX_MS;
-	sv->spawn_after_ms = now_ms() + sv->backoff_ms;
 }
 
 /* ---- the relay ---- */
@@ -613,7 +604,8 @@ static void on_done(struct vmserve *vs)
 			log_end(vs, v);
 			remove_vm(vs, v);
 		} else if (v->failed) {
-			failed_boot(vs, v, v->d.err);
+			log_boot_error(v, v->d.err);
+			sv_backoff(vs->sv);
 			v->reason = "boot-failed";
 			v->state = VM_STOPPING;
 			post(vs, v);
@@ -670,17 +662,15 @@ static void on_signals(struct vmserve *vs)
 static void check_vm(struct vmserve *vs, struct vmi *v, uint64_t now)
 {
 	struct supervisor *sv = vs->sv;
-	char tail[600];
+	char why[64];
 
 	/* Draining: VMs that finished booting meanwhile serve nobody. */
 	if (sv->draining && (v->state == VM_STARTING || v->state == VM_READY)) {
 		stop(vs, v, "drain");
 	} else if (v->state == VM_STARTING && now >= v->deadline_ms) {
-		vm_console_tail(&v->d, tail, sizeof(tail));
-		requote(tail);
-		sv_log("event=error what=boot instance=%lu error=\"no ready "
-		       "message in %llu s\" console=\"%s\"", v->id,
-		       (unsigned long long)(vs->boot_timeout_ms / 1000), tail);
+		snprintf(why, sizeof(why), "no ready message in %llu s",
+			 (unsigned long long)(vs->boot_timeout_ms / 1000));
+		log_boot_error(v, why);
 		stop(vs, v, "boot-timeout");
 	} else if (v->state == VM_BUSY && v->deadline_ms && now >= v->deadline_ms) {
 		stop(vs, v, "wall");
