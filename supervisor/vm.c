@@ -142,14 +142,39 @@ static int check_host(struct vm_host *h, struct error *e)
 }
 
 /*
- * Gives qemu an output of the manifest: bound read-only at dir/name, where
- * qemu, which runs as QEMU_USER, can reach it even when the image's own
- * directory is private (it often is: /root/out, a CI workspace). libvirt
+ * bind_output() gives qemu an output of the manifest: bind_readonly() binds
+ * it read-only at dir/name, where qemu, which runs as QEMU_USER, can reach
+ * it even when the image's own directory is private (it often is:
+ * /root/out, a CI workspace). libvirt
  * could chown the files instead, and would hand them back to root, whoever
  * owned them; it is told not to (dynamic_ownership = 0). The digest is
  * checked on the bound file, after the bind: what was checked is what qemu
  * reads. Returns the bound path.
  */
+static char *bind_readonly(const char *src, const struct stat *st,
+			   const char *dir, const char *name, struct error *e)
+{
+	char *dst;
+	int fd;
+
+	if (!(st->st_mode & S_IROTH)) {
+		error_set(e, "%s: not readable by others (mode %04o); qemu runs as "
+			  "%s: chmod o+r it", src, (unsigned)(st->st_mode & 07777),
+			  QEMU_USER);
+		return NULL;
+	}
+	dst = xasprintf("%s/%s", dir, name);
+	if ((fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
+	    close(fd) < 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+		  MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		error_errno(e, "bind %s at %s", src, dst);
+		free(dst);
+		return NULL;
+	}
+	return dst;
+}
+
 static char *bind_output(const char *image, const struct manifest *m,
 			 unsigned format, const char *dir, const char *name,
 			 int embedded, struct error *e)
@@ -158,7 +183,6 @@ static char *bind_output(const char *image, const struct manifest *m,
 	const char *slash = strrchr(image, '/');
 	char digest[DIGEST_HEX], *src, *dst = NULL;
 	struct stat st;
-	int fd;
 
 	if (!o) {
 		error_bad(e, "%s: the manifest names no %s file", image,
@@ -167,48 +191,24 @@ static char *bind_output(const char *image, const struct manifest *m,
 	}
 	src = slash ? xasprintf("%.*s/%s", (int)(slash - image), image, o->file)
 		    : xstrdup(o->file);
-	if (stat(src, &st) < 0) {
-		error_errno(e, "%s", src);
-		goto out;
-	}
 	/*
 	 * A libvirtd's qemu lives in the host's mount namespace, where our
 	 * binds do not exist: it gets the file itself, and its own qemu.conf
 	 * decides about owners.
 	 */
-	if (!embedded) {
-		dst = realpath(src, NULL);
-		if (!dst)
-			error_errno(e, "%s", src);
-		else if (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))
-			goto mismatch;
-		goto out;
+	if (stat(src, &st) < 0)
+		error_errno(e, "%s", src);
+	else if (embedded)
+		dst = bind_readonly(src, &st, dir, name, e);
+	else if (!(dst = realpath(src, NULL)))
+		error_errno(e, "%s", src);
+	if (dst && (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))) {
+		if (!e->msg[0])
+			error_bad(e, "%s: digest does not match the manifest; "
+				  "rebuild it or run imgtool verify", src);
+		free(dst);
+		dst = NULL;
 	}
-	if (!(st.st_mode & S_IROTH)) {
-		error_set(e, "%s: not readable by others (mode %04o); qemu runs as "
-			  "%s: chmod o+r it", src, (unsigned)(st.st_mode & 07777),
-			  QEMU_USER);
-		goto out;
-	}
-	dst = xasprintf("%s/%s", dir, name);
-	if ((fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-	    close(fd) < 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-		  MS_NODEV | MS_NOEXEC, NULL) < 0) {
-		error_errno(e, "bind %s at %s", src, dst);
-		goto fail;
-	}
-	if (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))
-		goto mismatch;
-	goto out;
-mismatch:
-	if (!e->msg[0])
-		error_bad(e, "%s: digest does not match the manifest; rebuild it "
-			  "or run imgtool verify", src);
-fail:
-	free(dst);
-	dst = NULL;
-out:
 	free(src);
 	return dst;
 }
