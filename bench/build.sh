@@ -10,12 +10,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-10}
 IMGTOOL=$PWD/build/bin/imgtool
 export IMGTOOL_SCHEMA="$PWD/builder/recipe.rng"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. bench/common.sh
 
 now() { date +%s%N; }
-# median of the numbers on stdin
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 run_cold() {
 	for _ in $(seq "$ROUNDS"); do

@@ -33,17 +33,7 @@ for tool in ab tcpserver bwrap busybox; do
 	}
 done
 
-T=$(mktemp -d)
-PID=""
-cleanup() {
-	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. bench/common.sh
 
 # port_busy PORT: something listens on PORT (IPv4 or IPv6), from /proc so
 # that no tool beyond awk is needed.

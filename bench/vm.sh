@@ -19,23 +19,12 @@ K=${K:-5}
 export IMGTOOL_ACCEL="${IMGTOOL_ACCEL:-tcg}"
 export IMGTOOL_SCHEMA="$PWD/builder/recipe.rng"
 IMGTOOL=$PWD/build/bin/imgtool
-T=$(mktemp -d)
-PID=""
-cleanup() {
-	if [ -n "$PID" ]; then
-		kill "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. bench/common.sh
 
 mkdir -p build/bench
 cc -O2 -Wall -o build/bench/guestfs-launch bench/guestfs-launch.c -lguestfs
 
 now_ms() { date +%s%3N; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "== build: bench/vm.xml against a bare libguestfs launch ($R rounds, $IMGTOOL_ACCEL)"
 : >"$T/build" ; : >"$T/launch"
