@@ -389,57 +389,16 @@ int image_verify(const char *path, FILE *out, int *differences,
 
 /* ---- logs ------------------------------------------------------------- */
 
-#define LOGS_MAX_BYTES (64u << 20)
-#define LOGS_MAX_DEPTH 8
 
-/* Runs one debugfs request against the log volume, read-only. */
-static int debugfs(const char *volume, const char *request, struct buf *out,
-		   struct error *e)
+static int print_file(const char *path, const char *data, size_t len,
+		      void *arg)
 {
-	char *argv[] = { "debugfs", "-c", "-R", (char *)request, (char *)volume, NULL };
+	FILE *out = arg;
 
-	return run_capture(argv, LOGS_MAX_BYTES, out, e);
-}
-
-/*
- * Prints every file below dir on the volume. debugfs "ls -p" prints
- * "/INODE/MODE/UID/GID/NAME/SIZE/" per entry; names with a slash or a
- * newline cannot occur in ext4, so the split is safe.
- */
-static int print_dir(const char *volume, const char *dir, FILE *out, int depth,
-		     struct error *e)
-{
-	struct buf list = { 0 };
-	char *req = xasprintf("ls -p \"%s\"", dir), *save = NULL;
-	int rc = depth > LOGS_MAX_DEPTH ? 0 : debugfs(volume, req, &list, e);
-
-	for (char *line = rc == 0 && list.data ? strtok_r(list.data, "\n", &save) : NULL;
-	     line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
-		char mode[16], name[256];
-		char *path;
-
-		if (sscanf(line, "/%*[^/]/%15[^/]/%*[^/]/%*[^/]/%255[^/]/", mode, name) != 2 ||
-		    !strcmp(name, ".") || !strcmp(name, ".."))
-			continue;
-		path = xasprintf("%s/%s", dir, name);
-		if (mode[0] == '1') {
-			struct buf data = { 0 };
-			char *cat = xasprintf("cat \"%s\"", path);
-
-			rc = debugfs(volume, cat, &data, e);
-			fprintf(out, "==> %s <==\n", path);
-			if (data.len)
-				fwrite(data.data, 1, data.len, out);
-			buf_free(&data);
-			free(cat);
-		} else if (mode[0] == '4') {
-			rc = print_dir(volume, path, out, depth + 1, e);
-		}
-		free(path);
-	}
-	buf_free(&list);
-	free(req);
-	return rc;
+	fprintf(out, "==> %s <==\n", path);
+	if (len)
+		fwrite(data, 1, len, out);
+	return 0;
 }
 
 /* ---- logs, live: through a running supervisor's mount ---------------- */
@@ -588,7 +547,7 @@ int image_logs(const char *path, FILE *out, struct error *e)
 			print_live_dir(dir, area, out, 0, &budget);
 			free(dir);
 		} else {
-			rc = print_dir(volume, area, out, 0, e);
+			rc = logvol_walk(volume, area, 0, print_file, out, e);
 		}
 	}
 	free(live);

@@ -38,6 +38,22 @@ int image_verify(const char *path, FILE *out, int *differences,
  */
 int image_logs(const char *path, FILE *out, struct error *e);
 
+/* The most imgtool logs prints, and the largest file logvol_walk() reads. */
+#define LOGS_MAX_BYTES (64u << 20)
+/* How deep below an area imgtool logs and logvol_walk() go. */
+#define LOGS_MAX_DEPTH 8
+
+/*
+ * Calls fn for every regular file below dir (at most 8 levels deep) of the
+ * ext4 log volume file volume, read with debugfs: no root, no mount. fn
+ * gets the path on the volume and the contents; a non-zero return stops
+ * the walk and is returned. unprivileged: debugfs runs as nobody, for a
+ * volume a guest wrote. Names debugfs cannot be asked for are skipped.
+ */
+int logvol_walk(const char *volume, const char *dir, int unprivileged,
+		int (*fn)(const char *path, const char *data, size_t len, void *arg),
+		void *arg, struct error *e);
+
 /* Detects an image's format from its first bytes; 0 if unknown. */
 unsigned image_format(const char *path);
 

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,4 +95,94 @@ char *image_logs_path(const char *image, const struct manifest *m)
 	path = xasprintf("%s/%s", dirname(copy), m->logs_file);
 	free(copy);
 	return path;
+}
+
+/* ---- the log volume's files, with debugfs ----------------------------- */
+
+/*
+ * Runs one debugfs request against the volume, read-only. unprivileged:
+ * as nobody, with no new privileges (setpriv, util-linux): the volume may
+ * have been written by a guest.
+ */
+static int debugfs(const char *volume, const char *request, int unprivileged,
+		   struct buf *out, struct error *e)
+{
+	char *argv[] = { "setpriv", "--reuid=65534", "--regid=65534",
+			 "--clear-groups", "--no-new-privs", "--",
+			 "debugfs", "-c", "-R", (char *)request, (char *)volume, NULL };
+
+	return run_capture(unprivileged ? argv : argv + 6, LOGS_MAX_BYTES, out, e);
+}
+
+/*
+ * debugfs takes a request as one line with the path in double quotes: a
+ * name with a quote, a backslash or a control character cannot be asked
+ * for, and is skipped.
+ */
+static int plain_name(const char *name)
+{
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+struct walk {
+	const char *volume;
+	int unprivileged;
+	int (*fn)(const char *path, const char *data, size_t len, void *arg);
+	void *arg;
+};
+
+/*
+ * debugfs "ls -p" prints "/INODE/MODE/UID/GID/NAME/SIZE/" per entry; names
+ * with a slash or a newline cannot occur in ext4, so the split is safe.
+ */
+static int walk_dir(const struct walk *w, const char *dir, int depth,
+		    struct error *e)
+{
+	struct buf list = { 0 };
+	char *req = xasprintf("ls -p \"%s\"", dir), *save = NULL;
+	int rc = depth > LOGS_MAX_DEPTH ? 0 :
+		 debugfs(w->volume, req, w->unprivileged, &list, e);
+
+	buf_add(&list, "", 1);
+	for (char *line = rc == 0 ? strtok_r(list.data, "\n", &save) : NULL;
+	     line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+		char mode[16], name[256];
+		char *path;
+
+		if (sscanf(line, "/%*[^/]/%15[^/]/%*[^/]/%*[^/]/%255[^/]/", mode, name) != 2 ||
+		    !plain_name(name))
+			continue;
+		path = xasprintf("%s/%s", dir, name);
+		if (mode[0] == '1') {
+			struct buf data = { 0 };
+			char *cat = xasprintf("cat \"%s\"", path);
+
+			rc = debugfs(w->volume, cat, w->unprivileged, &data, e);
+			if (rc == 0)
+				rc = w->fn(path, data.data ? data.data : "", data.len,
+					   w->arg);
+			buf_free(&data);
+			free(cat);
+		} else if (mode[0] == '4') {
+			rc = walk_dir(w, path, depth + 1, e);
+		}
+		free(path);
+	}
+	buf_free(&list);
+	free(req);
+	return rc;
+}
+
+int logvol_walk(const char *volume, const char *dir, int unprivileged,
+		int (*fn)(const char *path, const char *data, size_t len, void *arg),
+		void *arg, struct error *e)
+{
+	const struct walk w = { volume, unprivileged, fn, arg };
+
+	return walk_dir(&w, dir, 0, e);
 }

@@ -75,10 +75,14 @@ int path_is_clean(const char *path);
 /* Reads a whole file (at most max bytes) into a malloc'd buffer. */
 int read_file(const char *path, size_t max, char **data, size_t *len,
 	      struct error *e);
+/* Writes all of data, retrying short writes and EINTR. 0, or -1 (errno). */
+int write_all(int fd, const void *data, size_t len);
+
 /*
  * Writes data to path atomically: a temporary file in the same directory,
  * fsync, rename. Nothing appears under path unless complete.
  */
+
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct error *e);
 

@@ -12,10 +12,11 @@
  *  1. mounts /dev, /proc and /sys, and opens the console for messages;
  *  2. loads the modules (virtio, the disk, the serial port, erofs, virtiofs);
  *  3. waits (at most WAIT_MS) for the root disk /dev/vda1 and the channel
- *     port (runtime/channel.h);
+ *     port (runtime/channel.h), and for /dev/vdb when it holds the logs;
  *  4. mounts the image (erofs on /dev/vda1, read-only) and the log volume
- *     (virtiofs "imgtool-logs", when the service has log or state areas) on
- *     a tmpfs, and makes that tmpfs the root: pivot_root refuses the
+ *     (virtiofs "imgtool-logs", when the service has log or state areas;
+ *     or, with GUEST_LOGS_DISK on the command line, the ext4 disk /dev/vdb
+ *     of this VM's own: supervisor/logsync.h) on a tmpfs, and makes that tmpfs the root: pivot_root refuses the
  *     initramfs, which has no parent mount, but a mount moved on top of it
  *     is an ordinary mount;
  *  5. clones the instance into new namespaces, in a cgroup with the
@@ -71,6 +72,7 @@
 #define MODULES_DIR "/imgtool/modules"
 #define ROOT_DEV "/dev/vda1"
 #define LOGS_TAG "imgtool-logs"
+#define LOGS_DEV "/dev/vdb"	/* instead, with GUEST_LOGS_DISK */
 #define CGROUP_DIR "/sys/fs/cgroup/instance"
 #define WAIT_MS 10000		/* for the disk and the port to appear */
 #define LOG_WAIT_MS 2000	/* for the host to take an 'L' frame */
@@ -286,25 +288,48 @@ static int find_port(char *dev, size_t n)
 }
 
 /*
+ * Whether the host gave the log and state areas a disk (GUEST_LOGS_DISK on
+ * the kernel's command line) rather than the virtiofs share.
+ */
+static int logs_on_disk(void)
+{
+	char line[4096], *save = NULL;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, line, sizeof(line) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	for (char *w = strtok_r(line, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (!strcmp(w, GUEST_LOGS_DISK))
+			return 1;
+	return 0;
+}
+
+/*
  * The devices probe asynchronously after the modules load. The port opens
  * as soon as it is there, so that a missing disk can still be told in an
  * 'L' frame.
  */
-static void wait_devices(void)
+static void wait_devices(int logs_disk)
 {
 	uint64_t end = now_ms() + WAIT_MS;
 	char dev[300];
 	int disk = 0;
 
 	for (;;) {
-		disk = disk || access(ROOT_DEV, F_OK) == 0;
+		disk = disk || (access(ROOT_DEV, F_OK) == 0 &&
+				(!logs_disk || access(LOGS_DEV, F_OK) == 0));
 		if (port_fd < 0 && find_port(dev, sizeof(dev)) &&
 		    (port_fd = open(dev, O_RDWR | O_CLOEXEC)) < 0)
 			fatal("open %s: %s", dev, oops());
 		if (disk && port_fd >= 0)
 			return;
 		if (now_ms() > end)
-			fatal("no %s after %d s", !disk ? ROOT_DEV " (the root disk)" :
+			fatal("no %s after %d s", !disk ? ROOT_DEV " (the root disk) or "
+			      LOGS_DEV " (the log disk)" :
 			      "virtio-serial port " CHANNEL_PORT_NAME, WAIT_MS / 1000);
 		sleep_ms(20);
 	}
@@ -322,7 +347,7 @@ static int needs_logs(const struct guest_spec *gs)
  * The new root: a small tmpfs holding the image at /root, the log volume at
  * /logs and the VM's /dev, /proc and /sys, moved onto / (switch_root's way).
  */
-static void switch_root(const struct guest_spec *gs)
+static void switch_root(const struct guest_spec *gs, int logs_disk)
 {
 	static const char *const keep[] = { "dev", "proc", "sys" };
 	char from[16], to[32];
@@ -334,7 +359,14 @@ static void switch_root(const struct guest_spec *gs)
 	/* The image is read-only and holds no devices or setuid files. */
 	do_mount(ROOT_DEV, "/stage/root", "erofs", MS_RDONLY | MS_NODEV | MS_NOSUID,
 		 NULL);
-	if (needs_logs(gs))
+	/*
+	 * Synchronous: the host destroys this VM without warning, and reads
+	 * the disk afterwards (supervisor/logsync.h).
+	 */
+	if (needs_logs(gs) && logs_disk)
+		do_mount(LOGS_DEV, "/stage/logs", "ext4", MS_NOSUID | MS_NODEV |
+			 MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC, NULL);
+	else if (needs_logs(gs))
 		do_mount(LOGS_TAG, "/stage/logs", "virtiofs",
 			 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
@@ -903,7 +935,7 @@ int main(void)
 	sigset_t mask;
 	size_t len;
 	char *text;
-	int sfd;
+	int sfd, logs_disk;
 
 	early_mounts();
 	/* Everything the initramfs holds is read before the root moves. */
@@ -914,8 +946,9 @@ int main(void)
 	in.gs = r.gs = &gs;
 	in.filter = load_filter();
 	load_modules();
-	wait_devices();
-	switch_root(&gs);
+	logs_disk = logs_on_disk();
+	wait_devices(logs_disk);
+	switch_root(&gs, logs_disk);
 	warm_up(&gs);
 	make_cgroup(&gs.limits);
 

@@ -31,7 +31,8 @@ static const char usage_text[] =
 	"  inspect IMAGE                summarize an image from its manifest\n"
 	"  verify IMAGE                 recompute every digest of an image\n"
 	"  serve IMAGE|RECIPE [--listen ADDR:PORT] [--max N] [--per-client N] [--pool N]\n"
-	"        [--connect URI] [--boot-timeout SECONDS]   (VM images)\n"
+	"        [--connect URI] [--storage-pool NAME] [--boot-timeout SECONDS]\n"
+	"                                                   (VM images)\n"
 	"                               run the supervisor (imgsupd) in the foreground\n"
 	"  run IMAGE [-- CMD ARGS...]   one fresh instance on this terminal\n"
 	"  logs IMAGE                   print what instances wrote to the log volume\n"
@@ -239,6 +240,7 @@ static int cmd_serve(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		static const char *const valued[] = { "--listen", "--max", "--per-client",
 						      "--pool", "--connect",
+						      "--storage-pool",
 						      "--boot-timeout", NULL };
 		int takes_value = 0;
 

@@ -69,6 +69,12 @@ struct guest_area {
  * of rebooting it.
  */
 #define GUEST_CMDLINE "console=ttyS0 quiet panic=-1"
+/*
+ * Added to the command line when the log and state areas are a disk of the
+ * VM's own, /dev/vdb (a remote libvirtd's VMs: supervisor/logsync.h),
+ * rather than the virtiofs share.
+ */
+#define GUEST_LOGS_DISK "imgtool.logs=vdb"
 
 struct guest_spec {
 	char *hostname;

@@ -42,7 +42,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: imgsupd [--listen ADDR:PORT] [--max N] [--per-client N] "
 	      "[--pool N]\n"
-	      "               [--connect URI] [--boot-timeout SECONDS] IMAGE\n"
+	      "               [--connect URI] [--storage-pool NAME]\n"
+	      "               [--boot-timeout SECONDS] IMAGE\n"
 	      "       imgsupd --run IMAGE [-- CMD ARGS...]\n"
 	      "serves a fresh read-only instance of IMAGE per connection, "
 	      "session or period; see imgsupd(8)\n", f);
@@ -67,6 +68,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "per-client", required_argument, NULL, 'c' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "connect", required_argument, NULL, 'C' },
+		{ "storage-pool", required_argument, NULL, 'S' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
 		{ "run", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
@@ -74,7 +76,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:b:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'm':
@@ -92,6 +94,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->pool_given = 1;
 			break;
 		case 'C': o->connect = optarg; break;
+		case 'S': o->storage_pool = optarg; break;
 		case 'b':
 			if (parse_range("--boot-timeout", optarg, 1, 3600,
 					&o->boot_timeout) < 0)

@@ -195,13 +195,22 @@ static void kill_dead_vms(void)
  * need no propagation change of their own.
  */
 /*
- * The one exception: VMs of a libvirtd (--connect). Its qemu and virtiofsd
+ * The one exception: VMs of a local libvirtd (--connect). Its qemu and virtiofsd
  * live in the host's mount namespace and must see the log volume mounted,
  * so that mount is made there, and removed by the next start if we die.
  */
 static int shares_mounts(const struct supervisor *sv)
 {
-	return (sv->format & FORMAT_VM) && sv->o->connect;
+	return (sv->format & FORMAT_VM) && sv->o->connect &&
+	       !sv_remote_uri(sv->o->connect);
+}
+
+int sv_remote_uri(const char *uri)
+{
+	const char *host = uri ? strstr(uri, "://") : NULL;
+
+	/* "qemu:///system", "qemu+unix:///system": no host, this machine. */
+	return host && host[3] && host[3] != '/';
 }
 
 /* The log mount of a supervisor that shared it and died, before its directory goes. */

@@ -24,6 +24,7 @@ struct options {
 	uint64_t max, per_client, pool;	/* 0: the manifest's or the default */
 	int pool_given;		/* --pool, which may be 0 (VMs: boot on demand) */
 	const char *connect;	/* VMs: a libvirt URI; NULL: qemu:///embed */
+	const char *storage_pool;	/* VMs of a remote libvirtd: its pool */
 	uint64_t boot_timeout;	/* VMs: seconds until the guest is ready */
 	int run;		/* one instance on the terminal */
 	char **command;		/* --run: instead of the service's exec */
@@ -83,6 +84,8 @@ void vm_detach(struct supervisor *sv);
 
 /* Whether the manifest has log or state areas, which live on the log volume. */
 int sv_needs_logs(const struct manifest *m);
+/* Whether a libvirt URI names another host: then it shares no files with us. */
+int sv_remote_uri(const char *uri);
 /* One instance with the terminal as its stdio; returns its exit status. */
 int supervisor_run_once(struct supervisor *sv);
 

@@ -17,8 +17,10 @@
 #include <libvirt/virterror.h>
 
 #include "build.h"
+#include "channel.h"
 #include "guestspec.h"
 #include "image.h"
+#include "logsync.h"
 #include "supervisor.h"
 #include "vm.h"
 
@@ -35,6 +37,7 @@
 #define CAPS_CACHE "/var/cache/imgsupd/qemu-capabilities"
 #define CAPS_SUBDIR "cache/qemu/capabilities"
 #define CAPS_MAX (4u << 20)
+#define NOBODY 65534		/* reads a guest's log disk (logsync.h) */
 
 /* libvirt prints every error on stderr by default; we report our own. */
 static void quiet_errors(void *opaque, virErrorPtr err)
@@ -127,6 +130,13 @@ static int qemu_ids(uid_t *uid, gid_t *gid)
 
 static int check_host(struct vm_host *h, struct error *e)
 {
+	/* A remote qemu is its libvirtd's to find; its errors name it. */
+	if (h->remote)
+		return !h->logs_dir ? 0 :
+		       need_tool("mkfs.ext4", "makes each VM's log disk", "e2fsprogs", e) < 0 ||
+		       need_tool("debugfs", "reads each VM's log disk", "e2fsprogs", e) < 0 ||
+		       need_tool("setpriv", "reads each VM's log disk as nobody",
+				 "util-linux", e) < 0 ? -1 : 0;
 	if (need_tool("qemu-system-x86_64", "runs the VMs", "qemu-system-x86", e) < 0 ||
 	    need_tool("qemu-img", "makes each VM's disk overlay", "qemu-utils", e) < 0)
 		return -1;
@@ -231,6 +241,59 @@ static int find_files(struct vm_host *h, const char *image,
 	return h->initrd ? 0 : -1;
 }
 
+/* The virtual size of a disk: a qcow2's from its header, a raw one's own. */
+static int disk_size(const char *path, uint64_t *size, struct error *e)
+{
+	unsigned char b[32];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		error_errno(e, "%s", path);
+	else if (pread(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) &&
+		 !memcmp(b, "QFI\xfb", 4)) {
+		*size = 0;
+		for (int i = 24; i < 32; i++)
+			*size = *size << 8 | b[i];
+		rc = 0;
+	} else {
+		*size = (uint64_t)st.st_size;
+		rc = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Replaces a local path of ours by the path of its upload as what. */
+static int upload_as(struct vm_host *h, char **path, const char *what,
+		     struct error *e)
+{
+	char *name = remote_name(&h->store, what);
+	char *remote = remote_upload(&h->store, *path, name, e);
+
+	free(name);
+	if (!remote)
+		return -1;
+	free(*path);
+	*path = remote;
+	return 0;
+}
+
+/*
+ * A remote libvirtd gets the files themselves, checked here (find_files),
+ * and the size the overlays and log disks take.
+ */
+static int upload_files(struct vm_host *h, struct error *e)
+{
+	if (disk_size(h->disk, &h->disk_size, e) < 0 ||
+	    upload_as(h, &h->disk, "disk", e) < 0 ||
+	    upload_as(h, &h->kernel, "vmlinuz", e) < 0 ||
+	    upload_as(h, &h->initrd, "initrd", e) < 0)
+		return -1;
+	return 0;
+}
+
 /* Copies the regular *.xml files of one directory into another. */
 static void copy_xml_files(const char *from, const char *to)
 {
@@ -330,9 +393,92 @@ static int connect_libvirt(struct vm_host *h, const char *uri,
 	return 0;
 }
 
+/*
+ * Downloads a VM's log disk (the volume name) next to us and merges it into
+ * our mount of the log volume (logsync.h). nobody reads it there.
+ */
+static int merge_logs(struct vm_host *h, const char *name, struct error *e)
+{
+	char *local = xasprintf("%s/%s", h->dir, name);
+	size_t replaced = 0;
+	int rc = remote_download(&h->store, name, 0, 0, h->logs_size, local, e);
+
+	if (rc == 0 && (chown(local, NOBODY, NOBODY) < 0 || chmod(local, 0400) < 0))
+		rc = error_errno(e, "%s", local);
+	if (rc == 0)
+		rc = logsync_merge(local, h->logs_dir, h->m, &replaced, e);
+	/* The worker merges; the serving loop asks vm_stale(). */
+	if (replaced)
+		__atomic_add_fetch(&h->state_gen, 1, __ATOMIC_SEQ_CST);
+	unlink(local);
+	free(local);
+	return rc;
+}
+
+static void log_merge_error(const char *name, struct error *e)
+{
+	for (char *p = e->msg; *p; p++)
+		if (*p == '"')
+			*p = '\'';
+	sv_log("event=error what=logs volume=%s error=\"%s\" note=\"kept on the "
+	       "libvirt host; the next start merges it\"", name, e->msg);
+}
+
+/*
+ * A dead supervisor's volume: its log disks of this image are merged, as
+ * if its VMs had ended; another image's are kept for that image's next
+ * start; the rest goes.
+ */
+static int recover_leftover(struct remote_store *s, const char *name,
+			    const char *what, void *arg)
+{
+	struct vm_host *h = arg;
+	size_t n = strlen(h->name);
+	struct error e = { 0 };
+
+	(void)s;
+	if (!has_suffix(what, ".logs"))
+		return 0;
+	if (!h->logs_dir || strncmp(what, h->name, n) || what[n] != '-')
+		return 1;
+	if (merge_logs(h, name, &e) < 0) {
+		log_merge_error(name, &e);
+		return 1;
+	}
+	sv_log("event=recovered volume=%s", name);
+	return 0;
+}
+
+/* Each VM's log disk is as large as the log volume. */
+static int log_disk_size(struct vm_host *h, const char *image,
+			 const struct manifest *m, struct error *e)
+{
+	char *logs = h->logs_dir ? image_logs_path(image, m) : NULL;
+	struct stat st;
+	int rc = 0;
+
+	if (logs && stat(logs, &st) < 0)
+		rc = error_errno(e, "%s", logs);
+	h->logs_size = logs && rc == 0 ? (uint64_t)st.st_size : 0;
+	free(logs);
+	return rc;
+}
+
+static int open_remote(struct vm_host *h, const char *image,
+		       const struct manifest *m, const char *pool,
+		       struct error *e)
+{
+	if (log_disk_size(h, image, m, e) < 0 ||
+	    remote_store_open(&h->store, h->conn, pool ? pool : REMOTE_POOL_DEFAULT,
+			      e) < 0)
+		return -1;
+	remote_leftovers(&h->store, recover_leftover, h);
+	return upload_files(h, e);
+}
+
 int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
-		 const char *uri, const char *run_dir, const char *logs_dir,
-		 struct error *e)
+		 const char *uri, const char *storage_pool, const char *run_dir,
+		 const char *logs_dir, struct error *e)
 {
 	char *tpath;
 	size_t len;
@@ -345,6 +491,8 @@ int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
 	h->logs_dir = logs_dir;
 	h->kvm = kvm_usable();
 	h->embedded = !uri;
+	h->remote = sv_remote_uri(uri);
+	h->m = m;
 	if (check_host(h, e) < 0)
 		return -1;
 	/*
@@ -360,13 +508,24 @@ int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
 	tpath = template_path();
 	rc = read_file(tpath, TEMPLATE_MAX, &h->template, &len, e);
 	free(tpath);
-	if (rc < 0)
+	if (rc < 0 || connect_libvirt(h, uri, run_dir, e) < 0)
 		return -1;
-	return connect_libvirt(h, uri, run_dir, e);
+	return h->remote ? open_remote(h, image, m, storage_pool, e) : 0;
 }
 
 void vm_host_close(struct vm_host *h)
 {
+	if (h->remote && h->store.pool) {
+		static const char *const uploaded[] = { "disk", "vmlinuz", "initrd" };
+
+		for (size_t i = 0; i < sizeof(uploaded) / sizeof(uploaded[0]); i++) {
+			char *name = remote_name(&h->store, uploaded[i]);
+
+			remote_delete(&h->store, name);
+			free(name);
+		}
+		remote_store_close(&h->store);
+	}
 	if (h->conn)
 		virConnectClose(h->conn);
 	if (h->caps_dir)
@@ -408,21 +567,56 @@ struct subst {
 };
 
 /*
- * The template with its @KEY@s replaced; without logs, the lines between
- * the "logs {" and "} logs" markers are left out.
+ * The name of the block a template line opens ("<!-- NAME { -->") or
+ * closes ("<!-- } NAME -->"), or NULL.
+ */
+static const char *block_name(const char *line, int *opens, char name[32])
+{
+	int end = 0;
+
+	/* %n is set only when the whole pattern matched. */
+	if (sscanf(line, " <!-- %31[a-z] { -->%n", name, &end) == 1 && end)
+		*opens = 1;
+	else if (sscanf(line, " <!-- } %31[a-z] -->%n", name, &end) == 1 && end)
+		*opens = 0;
+	else
+		return NULL;
+	return name;
+}
+
+/* Whether name is one of the space-separated words of list. */
+static int has_word(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return 1;
+	return 0;
+}
+
+/*
+ * The template with its @KEY@s replaced. The lines of a block, from
+ * "<!-- NAME { -->" to "<!-- } NAME -->", are kept only when NAME is one of
+ * the words of blocks; blocks do not nest.
  */
 static void render_domain(const char *tpl, const struct subst *s, size_t n,
-			  int logs, struct buf *out)
+			  const char *blocks, struct buf *out)
 {
 	int skipping = 0;
 
 	for (const char *line = tpl; *line;) {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line + 1) : strlen(line);
-		char *copy = xstrndup(line, len);
+		char *copy = xstrndup(line, len), name[32];
+		int opens;
 
-		if (strstr(copy, "logs {"))
-			skipping = !logs;
+		if (block_name(copy, &opens, name)) {
+			skipping = opens && !has_word(blocks, name);
+			free(copy);
+			line += len;
+			continue;
+		}
 		for (const char *p = copy; !skipping && *p;) {
 			const char *at = strchr(p, '@'), *close;
 			size_t i;
@@ -443,18 +637,24 @@ static void render_domain(const char *tpl, const struct subst *s, size_t n,
 			xml_escaped(out, s[i].value);
 			p = close + 1;
 		}
-		if (strstr(copy, "} logs"))
-			skipping = 0;
 		free(copy);
 		line += len;
 	}
 }
 
+/* Where a domain's files are, as its qemu sees them. */
+struct domain_paths {
+	const char *overlay, *console, *channel, *logs_disk;
+};
+
 static char *domain_xml(const struct vm_host *h, const char *name,
-			const struct vm_domain *d)
+			const struct domain_paths *p)
 {
 	char kib[32], vcpus[32];
 	struct buf out = { 0 };
+	int logs = h->logs_dir != NULL;
+	const char *blocks = !h->remote ? (logs ? "socket virtiofs" : "socket") :
+			     logs ? "stream logdisk" : "stream";
 
 	snprintf(kib, sizeof(kib), "%llu", (unsigned long long)(h->memory >> 10));
 	snprintf(vcpus, sizeof(vcpus), "%llu", (unsigned long long)h->vcpus);
@@ -466,15 +666,16 @@ static char *domain_xml(const struct vm_host *h, const char *name,
 			{ "VCPUS", vcpus },
 			{ "KERNEL", h->kernel },
 			{ "INITRD", h->initrd },
-			{ "CMDLINE", GUEST_CMDLINE },
-			{ "OVERLAY", d->overlay },
+			{ "CMDLINE", h->remote && logs ? GUEST_CMDLINE " " GUEST_LOGS_DISK
+						       : GUEST_CMDLINE },
+			{ "OVERLAY", p->overlay },
 			{ "LOGS_DIR", h->logs_dir ? h->logs_dir : "" },
-			{ "CHANNEL", d->socket },
-			{ "CONSOLE", d->console },
+			{ "LOGS_DISK", p->logs_disk ? p->logs_disk : "" },
+			{ "CHANNEL", p->channel ? p->channel : "" },
+			{ "CONSOLE", p->console },
 		};
 
-		render_domain(h->template, s, sizeof(s) / sizeof(s[0]),
-			      h->logs_dir != NULL, &out);
+		render_domain(h->template, s, sizeof(s) / sizeof(s[0]), blocks, &out);
 	}
 	buf_add(&out, "", 1);
 	return out.data;
@@ -519,22 +720,11 @@ static int connect_channel(struct vm_domain *d)
 	return 0;
 }
 
-int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d)
+static int start_domain(struct vm_host *h, const char *name,
+			const struct domain_paths *p, struct vm_domain *d)
 {
-	char *name = xasprintf("%s-%ld-%lu", h->name, (long)getpid(), id);
-	char *xml;
+	char *xml = domain_xml(h, name, p);
 
-	d->chan = -1;
-	d->err[0] = '\0';
-	d->overlay = xasprintf("%s/%lu.qcow2", h->dir, id);
-	d->socket = xasprintf("%s/%lu.sock", h->dir, id);
-	d->console = xasprintf("%s/%lu.console", h->dir, id);
-	if (make_overlay(h, d) < 0) {
-		free(name);
-		return -1;
-	}
-	xml = domain_xml(h, name, d);
-	free(name);
 	/* Transient: the domain exists only while it runs. */
 	d->dom = virDomainCreateXML(h->conn, xml, 0);
 	free(xml);
@@ -542,12 +732,112 @@ int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d)
 		snprintf(d->err, sizeof(d->err), "libvirt: %s", virt_error());
 		return -1;
 	}
-	return connect_channel(d);
+	return 0;
+}
+
+static int boot_local(struct vm_host *h, struct vm_domain *d)
+{
+	char *name = xasprintf("%s-%ld-%lu", h->name, (long)getpid(), d->id);
+	struct domain_paths p;
+	int rc;
+
+	d->overlay = xasprintf("%s/%lu.qcow2", h->dir, d->id);
+	d->socket = xasprintf("%s/%lu.sock", h->dir, d->id);
+	d->console = xasprintf("%s/%lu.console", h->dir, d->id);
+	p = (struct domain_paths){ d->overlay, d->console, d->socket, NULL };
+	rc = make_overlay(h, d) < 0 || start_domain(h, name, &p, d) < 0 ||
+	     connect_channel(d) < 0 ? -1 : 0;
+	free(name);
+	return rc;
+}
+
+/*
+ * The log disk of a VM of a remote libvirtd: made from our mount, staged
+ * and written in our directory, uploaded as the volume d->logs.
+ */
+static char *make_log_disk(struct vm_host *h, struct vm_domain *d,
+			   struct error *e)
+{
+	char *work = xasprintf("%s/%lu.seed", h->dir, d->id);
+	char *image = xasprintf("%s/%lu.logs.img", h->dir, d->id);
+	char *path = NULL;
+
+	d->state_gen = __atomic_load_n(&h->state_gen, __ATOMIC_SEQ_CST);
+	if (logsync_seed(h->logs_dir, h->m, work, image, h->logs_size, e) == 0)
+		path = remote_upload(&h->store, image, d->logs, e);
+	unlink(image);
+	free(image);
+	free(work);
+	return path;
+}
+
+/* A remote libvirtd's VM: every file a volume of its pool (vmremote.h). */
+static int boot_remote(struct vm_host *h, struct vm_domain *d)
+{
+	char *what = xasprintf("%s-%lu", h->name, d->id);
+	char *name = remote_name(&h->store, what);
+	char *overlay = NULL, *console = NULL, *logs = NULL;
+	struct error e = { 0 };
+	int rc = -1;
+
+	d->overlay = xasprintf("%s.qcow2", name);
+	d->console = xasprintf("%s.console", name);
+	d->logs = h->logs_dir ? xasprintf("%s.logs", name) : NULL;
+	if ((overlay = remote_overlay(&h->store, d->overlay, h->disk,
+				      h->disk_format, h->disk_size, &e)) &&
+	    (console = remote_create(&h->store, d->console, &e)) &&
+	    (!d->logs || (logs = make_log_disk(h, d, &e)))) {
+		struct domain_paths p = { overlay, console, NULL, logs };
+
+		if (start_domain(h, name, &p, d) == 0 &&
+		    (d->chan = remote_channel_open(d->dom, CHANNEL_PORT_NAME, &e)) >= 0)
+			rc = 0;
+	}
+	if (rc < 0 && !d->err[0])
+		snprintf(d->err, sizeof(d->err), "%.500s", e.msg);
+	free(overlay);
+	free(console);
+	free(logs);
+	free(name);
+	free(what);
+	return rc;
+}
+
+int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d)
+{
+	d->chan = -1;
+	d->err[0] = '\0';
+	d->id = id;
+	return h->remote ? boot_remote(h, d) : boot_local(h, d);
+}
+
+/* What a remote VM wrote goes into our mount before its disk goes. */
+static void remove_remote_files(struct vm_host *h, struct vm_domain *d)
+{
+	struct error e = { 0 };
+
+	if (d->logs && merge_logs(h, d->logs, &e) < 0)
+		log_merge_error(d->logs, &e);
+	else if (d->logs)
+		remote_delete(&h->store, d->logs);
+	if (d->overlay)
+		remote_delete(&h->store, d->overlay);
+	if (d->console)
+		remote_delete(&h->store, d->console);
+}
+
+static void remove_local_files(struct vm_domain *d)
+{
+	if (d->overlay)
+		unlink(d->overlay);
+	if (d->socket)
+		unlink(d->socket);
+	if (d->console)
+		unlink(d->console);
 }
 
 void vm_destroy(struct vm_host *h, struct vm_domain *d)
 {
-	(void)h;
 	if (d->chan >= 0)
 		close(d->chan);
 	d->chan = -1;
@@ -557,27 +847,65 @@ void vm_destroy(struct vm_host *h, struct vm_domain *d)
 		virDomainFree(d->dom);
 		d->dom = NULL;
 	}
-	if (d->overlay)
-		unlink(d->overlay);
-	if (d->socket)
-		unlink(d->socket);
-	if (d->console)
-		unlink(d->console);
+	if (h->remote)
+		remove_remote_files(h, d);
+	else
+		remove_local_files(d);
 	free(d->overlay);
 	free(d->socket);
 	free(d->console);
-	d->overlay = d->socket = d->console = NULL;
+	free(d->logs);
+	d->overlay = d->socket = d->console = d->logs = NULL;
 }
 
-void vm_console_tail(const struct vm_domain *d, char *out, size_t size)
+int vm_stale(const struct vm_host *h, const struct vm_domain *d)
 {
-	char buf[CONSOLE_TAIL + 1];
+	return h->remote && d->logs &&
+	       d->state_gen != __atomic_load_n(&h->state_gen, __ATOMIC_SEQ_CST);
+}
+
+/* The end of a remote VM's console volume, downloaded next to us. */
+static int fetch_console(struct vm_host *h, const struct vm_domain *d,
+			 char **path)
+{
+	virStorageVolPtr vol = virStorageVolLookupByName(h->store.pool, d->console);
+	virStorageVolInfo info;
+	struct error e = { 0 };
+	int rc = -1;
+
+	*path = xasprintf("%s/%lu.console", h->dir, d->id);
+	if (vol && virStorageVolGetInfo(vol, &info) == 0) {
+		uint64_t from = info.capacity > CONSOLE_TAIL ? info.capacity - CONSOLE_TAIL : 0;
+
+		/* What qemu writes meanwhile is not asked for. */
+		rc = remote_download(&h->store, d->console, from, info.capacity - from,
+				     CONSOLE_TAIL, *path, &e);
+	}
+	if (vol)
+		virStorageVolFree(vol);
+	return rc;
+}
+
+void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
+		     size_t size)
+{
+	char buf[CONSOLE_TAIL + 1], *fetched = NULL;
 	ssize_t n = 0;
 	off_t end;
 	int fd;
 
 	out[0] = '\0';
-	if (!d->console || (fd = open(d->console, O_RDONLY | O_CLOEXEC)) < 0)
+	if (d->console && h->remote && fetch_console(h, d, &fetched) < 0) {
+		unlink(fetched);
+		free(fetched);
+		return;
+	}
+	fd = d->console ? open(fetched ? fetched : d->console, O_RDONLY | O_CLOEXEC) : -1;
+	if (fetched) {
+		unlink(fetched);
+		free(fetched);
+	}
+	if (fd < 0)
 		return;
 	end = lseek(fd, 0, SEEK_END);
 	if (end >= 0 && lseek(fd, end > CONSOLE_TAIL ? end - CONSOLE_TAIL : 0,

@@ -17,7 +17,11 @@
  *
  * libvirt's embedded QEMU driver (qemu:///embed) is the default: it runs
  * inside imgsupd with a private root under the run directory, and needs no
- * daemon. Any other URI (--connect) reaches a libvirtd.
+ * daemon. Any other URI (--connect) reaches a libvirtd. A libvirtd on
+ * another host shares no file with us (vmremote.h): the image's files are
+ * uploaded into its storage pool, overlays and consoles are volumes there,
+ * the channel is a libvirt stream, and each VM's log and state areas are a
+ * disk of its own, merged into our mount when the VM is gone (logsync.h).
  *
  * vm_boot() and vm_destroy() block for up to seconds (libvirt starts qemu
  * and talks to its monitor); the serving loop calls them from a worker
@@ -31,6 +35,7 @@
 #include <libvirt/libvirt.h>
 #include "manifest.h"
 #include "util.h"
+#include "vmremote.h"
 
 #define VM_ERR_MAX 512
 
@@ -51,13 +56,22 @@ struct vm_host {
 	int embedded;
 	uid_t qemu_uid;		/* embedded: the user qemu runs as */
 	gid_t qemu_gid;
+	int remote;		/* a libvirtd on another host */
+	struct remote_store store;	/* remote: its pool, our volumes there */
+	const struct manifest *m;	/* remote: the areas, for logsync */
+	uint64_t disk_size;	/* remote: the disk's virtual size */
+	uint64_t logs_size;	/* remote: the size of each VM's log disk */
+	unsigned long state_gen;	/* remote: merges that changed state */
 };
 
 /* One domain. */
 struct vm_domain {
 	virDomainPtr dom;
+	unsigned long id;
 	int chan;		/* connected to the guest's channel port, or -1 */
-	char *overlay, *socket, *console;
+	/* Paths; remote: volume names (socket NULL, logs the log disk's). */
+	char *overlay, *socket, *console, *logs;
+	unsigned long state_gen;	/* remote: the host's, when its disk was made */
 	char err[VM_ERR_MAX];	/* why vm_boot failed */
 };
 
@@ -68,16 +82,27 @@ struct vm_domain {
  * missing and the package that brings it.
  */
 int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
-		 const char *uri, const char *run_dir, const char *logs_dir,
-		 struct error *e);
+		 const char *uri, const char *storage_pool, const char *run_dir,
+		 const char *logs_dir, struct error *e);
 void vm_host_close(struct vm_host *h);
 
 /* Makes the overlay, starts the domain and connects to its channel. */
 int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d);
-/* Destroys the domain and deletes the overlay, socket and console. */
+/*
+ * Destroys the domain and deletes the overlay, socket and console; remote:
+ * merges the VM's log disk first.
+ */
 void vm_destroy(struct vm_host *h, struct vm_domain *d);
 
+/*
+ * Whether a remote VM's log disk was made before a merge that changed a
+ * state area: its session would not see that change. Never for the others,
+ * which share our mount.
+ */
+int vm_stale(const struct vm_host *h, const struct vm_domain *d);
+
 /* The last lines of a domain's console, for the log; "" if none. */
-void vm_console_tail(const struct vm_domain *d, char *out, size_t size);
+void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
+		     size_t size);
 
 #endif

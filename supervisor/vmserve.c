@@ -125,11 +125,25 @@ static size_t count(const struct vmserve *vs, enum vm_state st)
 	return n;
 }
 
-static struct vmi *find_ready(const struct vmserve *vs)
+static void stop(struct vmserve *vs, struct vmi *v, const char *reason);
+
+/*
+ * A ready VM for a new session. One whose state areas are older than what
+ * ended since it was made (vm_stale(): a remote libvirtd's) would start the
+ * session with state that is no longer ours: it is stopped, and the pool
+ * boots a fresh one.
+ */
+static struct vmi *find_ready(struct vmserve *vs)
 {
-	for (size_t i = 0; i < vs->n_vms; i++)
-		if (vs->vms[i]->state == VM_READY && !vs->vms[i]->retired)
-			return vs->vms[i];
+	for (size_t i = 0; i < vs->n_vms; i++) {
+		struct vmi *v = vs->vms[i];
+
+		if (v->state != VM_READY || v->retired)
+			continue;
+		if (!vm_stale(vs->host, &v->d))
+			return v;
+		stop(vs, v, "stale");
+	}
 	return NULL;
 }
 
@@ -219,11 +233,11 @@ static void requote(char *s)
 }
 
 /* A guest that did not come up, with the end of its console. */
-static void log_boot_error(const struct vmi *v, char *why)
+static void log_boot_error(struct vmserve *vs, const struct vmi *v, char *why)
 {
 	char tail[600];
 
-	vm_console_tail(&v->d, tail, sizeof(tail));
+	vm_console_tail(vs->host, &v->d, tail, sizeof(tail));
 	requote(why);
 	requote(tail);
 	sv_log("event=error what=boot instance=%lu error=\"%s\" console=\"%s\"",
@@ -604,7 +618,7 @@ static void on_done(struct vmserve *vs)
 			log_end(vs, v);
 			remove_vm(vs, v);
 		} else if (v->failed) {
-			log_boot_error(v, v->d.err);
+			log_boot_error(vs, v, v->d.err);
 			sv_backoff(vs->sv);
 			v->reason = "boot-failed";
 			v->state = VM_STOPPING;
@@ -670,7 +684,7 @@ static void check_vm(struct vmserve *vs, struct vmi *v, uint64_t now)
 	} else if (v->state == VM_STARTING && now >= v->deadline_ms) {
 		snprintf(why, sizeof(why), "no ready message in %llu s",
 			 (unsigned long long)(vs->boot_timeout_ms / 1000));
-		log_boot_error(v, why);
+		log_boot_error(vs, v, why);
 		stop(vs, v, "boot-timeout");
 	} else if (v->state == VM_BUSY && v->deadline_ms && now >= v->deadline_ms) {
 		stop(vs, v, "wall");
@@ -854,7 +868,8 @@ int vm_attach(struct supervisor *sv, struct error *e)
 {
 	sv->vm = xcalloc(1, sizeof(*sv->vm));
 	return vm_host_open(sv->vm, sv->o->image, sv->m, sv->o->connect,
-			    sv->run_dir, sv_needs_logs(sv->m) ? sv->logs_dir : NULL, e);
+			    sv->o->storage_pool, sv->run_dir,
+			    sv_needs_logs(sv->m) ? sv->logs_dir : NULL, e);
 }
 
 void vm_detach(struct supervisor *sv)

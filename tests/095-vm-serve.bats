@@ -25,40 +25,6 @@ teardown() {
 	stop_server
 }
 
-# Starts imgsupd on a VM image and waits until a VM of its pool is ready
-# (at most 90 s: a boot under TCG takes a few seconds, more on a busy
-# machine). No probe connection: that would open a session of its own.
-start_vm_server() {
-	PORT=$(pick_port)
-	"$IMGTOOL" serve "$@" --listen "127.0.0.1:$PORT" 2>"$W/server.log" &
-	SERVER=$!
-	for _ in $(seq 900); do
-		grep -q 'event=ready' "$W/server.log" && return 0
-		kill -0 "$SERVER" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$W/server.log" >&2
-	return 1
-}
-
-# Waits (at most 60 s) until the server log has a line matching $1.
-wait_log() {
-	for _ in $(seq 600); do
-		grep -qE "$1" "$W/server.log" && return 0
-		sleep 0.1
-	done
-	cat "$W/server.log" >&2
-	return 1
-}
-
-# ask, with time for a VM to boot when none is ready.
-vm_ask() {
-	timeout 60 bash -c '
-		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf "%s\n" "$2" >&3
-		cat <&3' _ "$PORT" "$*"
-}
-
 # The processes that still name this run's directory (qemu, virtiofsd).
 leftovers() {
 	grep -l "/run/imgsupd/$1\." /proc/[0-9]*/cmdline 2>/dev/null | wc -l
