@@ -11,6 +11,7 @@
 #      and cold (--pool 0: a VM is booted for the session).
 #
 #   sh bench/vm.sh          R=5 K=10 sh bench/vm.sh
+#   CONNECT=qemu+ssh://vmhost/system sh bench/vm.sh   (the VMs on a libvirtd)
 # Needs root (imgsupd), ab, and what ci/install-deps installs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -50,7 +51,8 @@ ttfb() {
 
 # serve ARGS...: starts imgsupd on the image, waits for its pool.
 serve() {
-	"$IMGTOOL" serve "$T/out/benchvm.qcow2" "$@" 2>"$T/server.log" &
+	"$IMGTOOL" serve "$T/out/benchvm.qcow2" ${CONNECT:+--connect "$CONNECT"} \
+		"$@" 2>"$T/server.log" &
 	PID=$!
 	for _ in $(seq 600); do
 		grep -q 'event=start' "$T/server.log" && break
