@@ -119,10 +119,54 @@ static char *make_volume(struct remote_store *s, const char *xml,
 	return path;
 }
 
+struct source {
+	int fd;
+	off_t size;
+};
+
 static int send_file(virStreamPtr st, char *data, size_t n, void *opaque)
 {
 	(void)st;
-	return (int)read(*(int *)opaque, data, n);
+	return (int)read(((struct source *)opaque)->fd, data, n);
+}
+
+/*
+ * Where the file's data and holes are, from the current offset: a log
+ * disk is 16 MiB of which a few hundred KiB are data, and only those
+ * travel (the volume's file gets the holes as holes).
+ */
+static int file_section(virStreamPtr st, int *in_data, long long *length,
+			void *opaque)
+{
+	const struct source *src = opaque;
+	off_t cur = lseek(src->fd, 0, SEEK_CUR), next;
+
+	(void)st;
+	if (cur < 0)
+		return -1;
+	if (cur >= src->size) {
+		*in_data = 0;	/* and a length of 0: the end */
+		*length = 0;
+		return 0;
+	}
+	next = lseek(src->fd, cur, SEEK_DATA);
+	if (next < 0 && errno != ENXIO)
+		return -1;
+	*in_data = next == cur;
+	if (*in_data)
+		next = lseek(src->fd, cur, SEEK_HOLE);
+	else if (next < 0)
+		next = src->size;	/* a hole to the end */
+	if (next < 0 || lseek(src->fd, cur, SEEK_SET) < 0)
+		return -1;
+	*length = (long long)(next - cur);
+	return 0;
+}
+
+static int skip_hole(virStreamPtr st, long long length, void *opaque)
+{
+	(void)st;
+	return lseek(((struct source *)opaque)->fd, (off_t)length, SEEK_CUR) < 0 ? -1 : 0;
 }
 
 char *remote_upload(struct remote_store *s, const char *local, const char *name,
@@ -132,14 +176,15 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 	virStreamPtr st = NULL;
 	struct stat sb;
 	char *xml, *path = NULL;
-	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	struct source src = { .fd = open(local, O_RDONLY | O_CLOEXEC) };
 
-	if (fd < 0 || fstat(fd, &sb) < 0) {
+	if (src.fd < 0 || fstat(src.fd, &sb) < 0) {
 		error_errno(e, "%s", local);
-		if (fd >= 0)
-			close(fd);
+		if (src.fd >= 0)
+			close(src.fd);
 		return NULL;
 	}
+	src.size = sb.st_size;
 	remote_delete(s, name);
 	xml = xasprintf("<volume><name>%s</name>"
 			"<capacity unit='bytes'>%llu</capacity>"
@@ -148,8 +193,10 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 	path = make_volume(s, xml, &vol, e);
 	free(xml);
 	if (path && (!(st = virStreamNew(s->conn, 0)) ||
-		     virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size, 0) < 0 ||
-		     virStreamSendAll(st, send_file, &fd) < 0 ||
+		     virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size,
+					 VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0 ||
+		     virStreamSparseSendAll(st, send_file, file_section, skip_hole,
+					    &src) < 0 ||
 		     virStreamFinish(st) < 0)) {
 		error_set(e, "libvirt: upload %s: %s", local, virt_error());
 		free(path);
@@ -161,7 +208,7 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 		virStorageVolFree(vol);
 	if (!path)
 		remote_delete(s, name);
-	close(fd);
+	close(src.fd);
 	return path;
 }
 
@@ -199,17 +246,39 @@ struct sink {
 	int overflow;
 };
 
-static int recv_file(virStreamPtr st, const char *data, size_t n, void *opaque)
+/* Takes n more bytes of the file, data or hole: at most max in all. */
+static int sink_take(struct sink *k, uint64_t n)
 {
-	struct sink *k = opaque;
-
-	(void)st;
 	if (n > k->left) {
 		k->overflow = 1;
 		return -1;
 	}
 	k->left -= n;
+	return 0;
+}
+
+static int recv_file(virStreamPtr st, const char *data, size_t n, void *opaque)
+{
+	struct sink *k = opaque;
+
+	(void)st;
+	if (sink_take(k, n) < 0)
+		return -1;
 	return write_all(k->fd, data, n) < 0 ? -1 : (int)n;
+}
+
+/* A hole arrives as its length: skipped, and the file stays sparse. */
+static int recv_hole(virStreamPtr st, long long length, void *opaque)
+{
+	struct sink *k = opaque;
+	off_t end;
+
+	(void)st;
+	if (length < 0 || sink_take(k, (uint64_t)length) < 0)
+		return -1;
+	end = lseek(k->fd, (off_t)length, SEEK_CUR);
+	/* A hole at the end is a size without data. */
+	return end < 0 || ftruncate(k->fd, end) < 0 ? -1 : 0;
 }
 
 int remote_download(struct remote_store *s, const char *name, uint64_t offset,
@@ -227,8 +296,9 @@ int remote_download(struct remote_store *s, const char *name, uint64_t offset,
 	if (k.fd < 0)
 		error_errno(e, "%s", local);
 	else if (!(st = virStreamNew(s->conn, 0)) ||
-		 virStorageVolDownload(vol, st, offset, length, 0) < 0 ||
-		 virStreamRecvAll(st, recv_file, &k) < 0 ||
+		 virStorageVolDownload(vol, st, offset, length,
+				       VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) < 0 ||
+		 virStreamSparseRecvAll(st, recv_file, recv_hole, &k) < 0 ||
 		 virStreamFinish(st) < 0)
 		error_set(e, "libvirt: download %s: %s", name,
 			  k.overflow ? "larger than expected" : virt_error());

@@ -260,6 +260,9 @@ in_remote() {
 	run remote_volumes
 	assert_success
 	assert_line --regexp '^imgsupd_'
+	# The VM's log disk travelled as a sparse stream: its holes are holes.
+	disk=$(ls "$REMOTE_ROOT"/images/imgsupd_*.logs | head -n 1)
+	[ "$(($(stat -c '%b * %B' "$disk")))" -lt "$(($(stat -c %s "$disk") / 2))" ]
 	stop_server
 	run remote_volumes --refresh
 	assert_success
