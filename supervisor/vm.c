@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,24 @@ static int start_event_loop(struct error *e)
 	return 0;
 }
 
+/*
+ * Connecting, and uploading to a remote libvirtd, take as long as the other
+ * side likes: for ever, with a peer that accepts and never answers.
+ * Meanwhile SIGTERM and SIGINT keep their default action and end us, as
+ * they would any command that has not begun to serve; the next start
+ * removes what we left. This thread only: libvirt's event loop thread,
+ * made before, keeps them blocked for the signalfd.
+ */
+static void interruptible(int on)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGINT);
+	pthread_sigmask(on ? SIG_UNBLOCK : SIG_BLOCK, &s, NULL);
+}
+
 static int connect_libvirt(struct vm_host *h, const char *uri,
 			   const char *run_dir, struct error *e)
 {
@@ -370,6 +389,7 @@ static int connect_libvirt(struct vm_host *h, const char *uri,
 		return error_set(e, "libvirt: %s", virt_error());
 	if (start_event_loop(e) < 0)
 		return -1;
+	interruptible(1);
 	h->embedded = !uri;
 	if (uri) {
 		h->uri = xstrdup(uri);
@@ -508,9 +528,12 @@ int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
 	tpath = template_path();
 	rc = read_file(tpath, TEMPLATE_MAX, &h->template, &len, e);
 	free(tpath);
-	if (rc < 0 || connect_libvirt(h, uri, run_dir, e) < 0)
+	if (rc < 0)
 		return -1;
-	return h->remote ? open_remote(h, image, m, storage_pool, e) : 0;
+	rc = connect_libvirt(h, uri, run_dir, e) < 0 ? -1 :
+	     h->remote ? open_remote(h, image, m, storage_pool, e) : 0;
+	interruptible(0);
+	return rc;
 }
 
 void vm_host_close(struct vm_host *h)

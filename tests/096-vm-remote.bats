@@ -358,3 +358,34 @@ in_remote() {
 	run vm_ask id
 	assert_output $'101\n101'
 }
+
+@test "while a libvirtd that never answers holds it up, SIGTERM ends imgsupd" {
+	# A peer that takes the connection and says nothing: libvirt would
+	# wait for its greeting for ever.
+	# nc execs sleep on the connection; fd 3 closed: bats waits for it.
+	LPORT=$(pick_port)
+	busybox nc -l -p "$LPORT" -e sleep 600 3>&- &
+	NC=$!
+	PORT=$((LPORT + 1))
+	"$IMGTOOL" serve "$D/out/vmprobe.qcow2" --listen "127.0.0.1:$PORT" \
+		--connect "qemu+tcp://127.0.0.1:$LPORT/system" 2>"$W/server.log" &
+	SERVER=$!
+	# It is connected, and waits.
+	for _ in $(seq 100); do
+		ss -Htn state established "dport = :$LPORT" | grep -q . && break
+		sleep 0.1
+	done
+	sleep 0.5
+	kill -0 "$SERVER"
+	kill -TERM "$SERVER"
+	for _ in $(seq 50); do
+		kill -0 "$SERVER" 2>/dev/null || break
+		sleep 0.1
+	done
+	run kill -0 "$SERVER"
+	# A deaf one is killed, so that the failure does not hang the teardown.
+	kill -KILL "$SERVER" 2>/dev/null || true
+	SERVER=
+	kill "$NC"
+	assert_failure
+}
