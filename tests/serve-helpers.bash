@@ -12,21 +12,32 @@ build_fixture() {
 	"$IMGTOOL" build -q -o "$W/out" "$ROOT/tests/fixtures/serve/$1.xml"
 }
 
-# Starts the supervisor in the background and waits until it listens.
-start_server() {
+# Starts imgtool serve "$@" in the background on a port of this test, its
+# stderr in $W/server.log, and waits (TENTHS tenths of a second at most)
+# until the command READY succeeds.
+launch_server() {
+	local tenths=$1 ready=$2
+	shift 2
 	PORT=$(pick_port)
 	"$IMGTOOL" serve "$@" --listen "127.0.0.1:$PORT" 2>"$W/server.log" &
 	SERVER=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			sleep 0.2	# the connection above is a served instance too
-			return 0
-		fi
+	for _ in $(seq "$tenths"); do
+		"$ready" && return 0
 		kill -0 "$SERVER" 2>/dev/null || break
 		sleep 0.1
 	done
 	cat "$W/server.log" >&2
 	return 1
+}
+
+# Whether the server takes a connection (which is a served instance too).
+takes_connection() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && sleep 0.2
+}
+
+# Starts the supervisor in the background and waits until it listens.
+start_server() {
+	launch_server 100 takes_connection "$@"
 }
 
 stop_server() {
@@ -52,20 +63,16 @@ http_get() {
 		cat <&3' _ "$PORT" "$1"
 }
 
+# Whether a VM of the server's pool is ready.
+vm_ready() {
+	grep -q 'event=ready' "$W/server.log"
+}
+
 # Starts imgsupd on a VM image and waits until a VM of its pool is ready
 # (at most 90 s: a boot under TCG takes a few seconds, more on a busy
 # machine). No probe connection: that would open a session of its own.
 start_vm_server() {
-	PORT=$(pick_port)
-	"$IMGTOOL" serve "$@" --listen "127.0.0.1:$PORT" 2>"$W/server.log" &
-	SERVER=$!
-	for _ in $(seq 900); do
-		grep -q 'event=ready' "$W/server.log" && return 0
-		kill -0 "$SERVER" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$W/server.log" >&2
-	return 1
+	launch_server 900 vm_ready "$@"
 }
 
 # Waits (at most 60 s) until the server log has a line matching $1.
