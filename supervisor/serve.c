@@ -21,7 +21,6 @@
 
 #include "supervisor.h"
 
-#define TICK_MS 1000
 #define QUICK_DEATH_MS 1000
 
 static int is_ready(const struct instance *in)
@@ -419,18 +418,12 @@ static void check_deadlines(struct supervisor *sv)
 /* Sleeps until the nearest deadline, at most a tick. */
 static int next_timeout(const struct supervisor *sv)
 {
-	uint64_t now = now_ms(), next = now + TICK_MS;
+	uint64_t next = 0;
 
 	for (size_t i = 0; i < sv->n_inst; i++)
-		if (sv->inst[i]->deadline_ms && sv->inst[i]->deadline_ms < next)
+		if (sv->inst[i]->deadline_ms && (!next || sv->inst[i]->deadline_ms < next))
 			next = sv->inst[i]->deadline_ms;
-	if (sv->next_period_ms && sv->next_period_ms < next)
-		next = sv->next_period_ms;
-	if (sv->draining && sv->drain_deadline_ms < next)
-		next = sv->drain_deadline_ms;
-	if (sv->spawn_after_ms > now && sv->spawn_after_ms < next)
-		next = sv->spawn_after_ms;
-	return next > now ? (int)(next - now) : 0;
+	return sv_timeout(sv, next);
 }
 
 static int watch(struct supervisor *sv, int fd, void *tag)

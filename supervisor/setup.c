@@ -25,6 +25,7 @@
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 10000
+#define TICK_MS 1000		/* the serving loops wake at least this often */
 #define DEFAULT_POOL 4
 #define DEFAULT_VM_POOL 1	/* a booted VM costs its memory while it waits */
 #define LISTEN_BACKLOG 256
@@ -70,6 +71,21 @@ void sv_backoff(struct supervisor *sv)
 int sv_may_spawn(const struct supervisor *sv)
 {
 	return !sv->draining && now_ms() >= sv->spawn_after_ms;
+}
+
+int sv_timeout(const struct supervisor *sv, uint64_t nearest_ms)
+{
+	uint64_t now = now_ms(), next = now + TICK_MS;
+
+	if (nearest_ms && nearest_ms < next)
+		next = nearest_ms;
+	if (sv->next_period_ms && sv->next_period_ms < next)
+		next = sv->next_period_ms;
+	if (sv->draining && sv->drain_deadline_ms < next)
+		next = sv->drain_deadline_ms;
+	if (sv->spawn_after_ms > now && sv->spawn_after_ms < next)
+		next = sv->spawn_after_ms;
+	return next > now ? (int)(next - now) : 0;
 }
 
 int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,

@@ -108,6 +108,12 @@ void sv_log_end(unsigned long id, const char *client, const char *port,
 void sv_backoff(struct supervisor *sv);
 /* Whether a new instance may be started now (not draining, not backing off). */
 int sv_may_spawn(const struct supervisor *sv);
+/*
+ * How long the serving loop may sleep: until the nearest of the
+ * instances' deadline (0: none) and the supervisor's own (the next period,
+ * the end of a drain, of a backoff), at most a tick. In milliseconds.
+ */
+int sv_timeout(const struct supervisor *sv, uint64_t nearest_ms);
 
 /* Logs one key=value line on stderr. */
 void sv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -131,10 +131,14 @@ static int qemu_ids(uid_t *uid, gid_t *gid)
 
 static int check_host(struct vm_host *h, struct error *e)
 {
-	/* A remote qemu is its libvirtd's to find; its errors name it. */
+	/*
+	 * A remote qemu is its libvirtd's to find, and its errors name it;
+	 * here we only make and read the VMs' log disks (logsync.h).
+	 */
+	if (h->remote && !h->logs_dir)
+		return 0;
 	if (h->remote)
-		return !h->logs_dir ? 0 :
-		       need_tool("mkfs.ext4", "makes each VM's log disk", "e2fsprogs", e) < 0 ||
+		return need_tool("mkfs.ext4", "makes each VM's log disk", "e2fsprogs", e) < 0 ||
 		       need_tool("debugfs", "reads each VM's log disk", "e2fsprogs", e) < 0 ||
 		       need_tool("setpriv", "reads each VM's log disk as nobody",
 				 "util-linux", e) < 0 ? -1 : 0;
@@ -390,7 +394,6 @@ static int connect_libvirt(struct vm_host *h, const char *uri,
 	if (start_event_loop(e) < 0)
 		return -1;
 	interruptible(1);
-	h->embedded = !uri;
 	if (uri) {
 		h->uri = xstrdup(uri);
 	} else {

@@ -42,7 +42,7 @@ static char *host_tag(void)
 int remote_store_open(struct remote_store *s, virConnectPtr conn,
 		      const char *pool, struct error *e)
 {
-	char *xml, *host, *uri;
+	char *xml, *uri;
 	int is_dir;
 
 	memset(s, 0, sizeof(*s));
@@ -70,9 +70,8 @@ int remote_store_open(struct remote_store *s, virConnectPtr conn,
 	if (!is_dir)
 		return error_set(e, "libvirt: storage pool \"%s\" is not a "
 				 "directory pool", pool);
-	host = host_tag();
-	s->prefix = xasprintf("%s%ld_", host, (long)getpid());
-	free(host);
+	s->host = host_tag();
+	s->prefix = xasprintf("%s%ld_", s->host, (long)getpid());
 	return 0;
 }
 
@@ -80,6 +79,7 @@ void remote_store_close(struct remote_store *s)
 {
 	if (s->pool)
 		virStoragePoolFree(s->pool);
+	free(s->host);
 	free(s->prefix);
 	memset(s, 0, sizeof(*s));
 }
@@ -99,6 +99,10 @@ void remote_delete(struct remote_store *s, const char *name)
 	}
 }
 
+/*
+ * Makes a volume from its XML; returns its path, and the volume in *out
+ * when out is given.
+ */
 static char *make_volume(struct remote_store *s, const char *xml,
 			 virStorageVolPtr *out, struct error *e)
 {
@@ -116,6 +120,20 @@ static char *make_volume(struct remote_store *s, const char *xml,
 		*out = vol;
 	else
 		virStorageVolFree(vol);
+	return path;
+}
+
+/* Makes the raw volume name of size bytes (see make_volume). */
+static char *make_raw(struct remote_store *s, const char *name, uint64_t size,
+		      virStorageVolPtr *out, struct error *e)
+{
+	char *xml = xasprintf("<volume><name>%s</name>"
+			      "<capacity unit='bytes'>%llu</capacity>"
+			      "<target><format type='raw'/></target></volume>",
+			      name, (unsigned long long)size);
+	char *path = make_volume(s, xml, out, e);
+
+	free(xml);
 	return path;
 }
 
@@ -175,7 +193,7 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 	virStorageVolPtr vol = NULL;
 	virStreamPtr st = NULL;
 	struct stat sb;
-	char *xml, *path = NULL;
+	char *path = NULL;
 	struct source src = { .fd = open(local, O_RDONLY | O_CLOEXEC) };
 
 	if (src.fd < 0 || fstat(src.fd, &sb) < 0) {
@@ -186,12 +204,7 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 	}
 	src.size = sb.st_size;
 	remote_delete(s, name);
-	xml = xasprintf("<volume><name>%s</name>"
-			"<capacity unit='bytes'>%llu</capacity>"
-			"<target><format type='raw'/></target></volume>",
-			name, (unsigned long long)sb.st_size);
-	path = make_volume(s, xml, &vol, e);
-	free(xml);
+	path = make_raw(s, name, (uint64_t)sb.st_size, &vol, e);
 	if (path && (!(st = virStreamNew(s->conn, 0)) ||
 		     virStorageVolUpload(vol, st, 0, (unsigned long long)sb.st_size,
 					 VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0 ||
@@ -214,13 +227,7 @@ char *remote_upload(struct remote_store *s, const char *local, const char *name,
 
 char *remote_create(struct remote_store *s, const char *name, struct error *e)
 {
-	char *xml = xasprintf("<volume><name>%s</name>"
-			      "<capacity unit='bytes'>0</capacity>"
-			      "<target><format type='raw'/></target></volume>", name);
-	char *path = make_volume(s, xml, NULL, e);
-
-	free(xml);
-	return path;
+	return make_raw(s, name, 0, NULL, e);
 }
 
 char *remote_overlay(struct remote_store *s, const char *name,
@@ -314,21 +321,18 @@ int remote_download(struct remote_store *s, const char *name, uint64_t offset,
 	return rc;
 }
 
-int remote_dead(const char *name)
+/* Whether a domain's or volume's name is a dead supervisor's of this host. */
+static int remote_dead(const struct remote_store *s, const char *name)
 {
-	char *host = host_tag();
-	size_t n = strlen(host);
+	size_t n = strlen(s->host);
 	char *end;
 	long pid;
-	int dead = 0;
 
-	if (!strncmp(name, host, n)) {
-		pid = strtol(name + n, &end, 10);
-		dead = end != name + n && *end == '_' && pid > 0 &&
-		       pid != (long)getpid() && !pid_running((pid_t)pid);
-	}
-	free(host);
-	return dead;
+	if (strncmp(name, s->host, n))
+		return 0;
+	pid = strtol(name + n, &end, 10);
+	return end != name + n && *end == '_' && pid > 0 &&
+	       pid != (long)getpid() && !pid_running((pid_t)pid);
 }
 
 static void destroy_dead_domains(struct remote_store *s)
@@ -339,7 +343,7 @@ static void destroy_dead_domains(struct remote_store *s)
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
 
-		if (name && remote_dead(name))
+		if (name && remote_dead(s, name))
 			virDomainDestroy(doms[i]);
 		virDomainFree(doms[i]);
 	}
@@ -362,7 +366,7 @@ void remote_leftovers(struct remote_store *s,
 		const char *what = NULL;
 
 		/* remote_dead(): REMOTE_PREFIX HOST _ PID _ WHAT. */
-		if (name && remote_dead(name))
+		if (name && remote_dead(s, name))
 			what = strchr(strchr(name + strlen(REMOTE_PREFIX), '_') + 1, '_');
 		if (what && !fn(s, name, what + 1, arg))
 			virStorageVolDelete(vols[i], 0);

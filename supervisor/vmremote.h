@@ -31,6 +31,7 @@
 struct remote_store {
 	virConnectPtr conn;
 	virStoragePoolPtr pool;
+	char *host;		/* REMOTE_PREFIX HOST _: this host's */
 	char *prefix;		/* REMOTE_PREFIX HOST _ PID _ */
 };
 
@@ -82,9 +83,6 @@ void remote_leftovers(struct remote_store *s,
 		      int (*fn)(struct remote_store *s, const char *name,
 				const char *what, void *arg),
 		      void *arg);
-
-/* Whether a domain's or volume's name is a dead supervisor's of this host. */
-int remote_dead(const char *name);
 
 /*
  * Opens the guest's virtio-serial port by name as a stream and returns the

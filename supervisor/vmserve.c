@@ -29,7 +29,6 @@
 #include "supervisor.h"
 #include "vm.h"
 
-#define TICK_MS 1000
 #define BUFFER_LIMIT (4 * CHANNEL_FRAME_MAX)	/* per direction, per VM */
 #define SESSION_QUEUE 16	/* a session's connections waiting their turn */
 #define GUEST_LOG_MAX 200
@@ -709,17 +708,12 @@ static void check_deadlines(struct vmserve *vs)
 
 static int next_timeout(const struct vmserve *vs)
 {
-	const struct supervisor *sv = vs->sv;
-	uint64_t now = now_ms(), next = now + TICK_MS;
+	uint64_t next = 0;
 
 	for (size_t i = 0; i < vs->n_vms; i++)
-		if (vs->vms[i]->deadline_ms && vs->vms[i]->deadline_ms < next)
+		if (vs->vms[i]->deadline_ms && (!next || vs->vms[i]->deadline_ms < next))
 			next = vs->vms[i]->deadline_ms;
-	if (sv->draining && sv->drain_deadline_ms < next)
-		next = sv->drain_deadline_ms;
-	if (sv->spawn_after_ms > now && sv->spawn_after_ms < next)
-		next = sv->spawn_after_ms;
-	return next > now ? (int)(next - now) : 0;
+	return sv_timeout(vs->sv, next);
 }
 
 /* ---- the loop ---- */
