@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "build.h"
-#include "contents.h"
-#include "guestspec.h"
+#include "gather.h"
+#include "render.h"
 #include "manifest.h"
 #include "recipe.h"
 #include "seccomp.h"

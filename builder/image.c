@@ -14,7 +14,7 @@
 #include <archive_entry.h>
 
 #include "build.h"
-#include "contents.h"
+#include "gather.h"
 #include "image.h"
 #include "manifest.h"
 #include "recipe.h"

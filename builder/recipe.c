@@ -47,6 +47,7 @@
 #include <libxml/uri.h>
 #include <libxml/xmlerror.h>
 
+#include "contents.h"
 #include "recipe.h"
 
 #ifndef IMGTOOL_DATADIR
@@ -1326,7 +1327,7 @@ static int get_id(struct load *L, xmlNodePtr n, const char *name,
 		  uint32_t *out)
 {
 	uint64_t v;
-	int ret = get_value(L, n, name, V_COUNT, 0, RECIPE_MAX_ID, &v);
+	int ret = get_value(L, n, name, V_COUNT, 0, SPEC_MAX_ID, &v);
 
 	if (ret > 0)
 		*out = (uint32_t)v;
@@ -1513,32 +1514,6 @@ syntax:
 	return bad(L, n, "listen \"%s\" is not IPv4:PORT or [IPv6]:PORT", ex);
 }
 
-/*
- * A relative symbolic link may not climb above the image root. (The kernel
- * would stop it at the root of the jail, but tools that walk the image on
- * the host would not.)
- */
-static int link_escapes(const char *path, const char *target)
-{
-	int depth = -1;
-
-	if (target[0] == '/')
-		return 0;
-	for (const char *p = path; *p; p++)
-		depth += *p == '/';
-	for (const char *p = target; *p; ) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return 1;
-		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
-			depth++;
-		}
-		p += n + (p[n] == '/');
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Build: users and groups                                             */
@@ -1592,8 +1567,8 @@ static int build_user(struct load *L, xmlNodePtr n)
 
 	if (check_account_name(L, n, name) < 0)
 		return -1;
-	if (r->n_users == RECIPE_MAX_USERS)
-		return bad(L, n, "more than %d users", RECIPE_MAX_USERS);
+	if (r->n_users == SPEC_MAX_USERS)
+		return bad(L, n, "more than %d users", SPEC_MAX_USERS);
 	r->users = xrealloc(r->users, (r->n_users + 1) * sizeof(*r->users));
 	u = &r->users[r->n_users++];
 	memset(u, 0, sizeof(*u));
@@ -1662,8 +1637,8 @@ static int build_group(struct load *L, xmlNodePtr n)
 
 	if (check_account_name(L, n, name) < 0)
 		return -1;
-	if (r->n_groups == RECIPE_MAX_USERS)
-		return bad(L, n, "more than %d groups", RECIPE_MAX_USERS);
+	if (r->n_groups == SPEC_MAX_USERS)
+		return bad(L, n, "more than %d groups", SPEC_MAX_USERS);
 	r->groups = xrealloc(r->groups, (r->n_groups + 1) * sizeof(*r->groups));
 	g = &r->groups[r->n_groups++];
 	memset(g, 0, sizeof(*g));
@@ -1905,7 +1880,7 @@ static int build_symlink(struct load *L, xmlNodePtr n)
 	if (has_control(target))
 		return bad(L, n, "target \"%s\" contains a control character",
 			   ex);
-	if (link_escapes(it->path, target))
+	if (!link_stays_inside(it->path, target))
 		return bad(L, n, "target \"%s\" of \"%s\" leads out of the "
 			   "image", ex, it->path);
 	it->target = xstrdup(target);
@@ -1987,9 +1962,9 @@ static int build_writable(struct load *L, xmlNodePtr n)
 	const char *kind = attr(n, "kind");
 	struct writable *w;
 
-	if (r->n_writables == RECIPE_MAX_WRITABLES)
+	if (r->n_writables == SPEC_MAX_WRITABLES)
 		return bad(L, n, "more than %d writable areas",
-			   RECIPE_MAX_WRITABLES);
+			   SPEC_MAX_WRITABLES);
 	r->writables = xrealloc(r->writables,
 				(r->n_writables + 1) * sizeof(*r->writables));
 	w = &r->writables[r->n_writables++];
@@ -2004,7 +1979,7 @@ static int build_writable(struct load *L, xmlNodePtr n)
 	if (!strcmp(w->path, "/"))
 		return bad(L, n, "path \"/\" cannot be writable: the root of "
 			   "the image stays read-only");
-	if (get_value(L, n, "size", V_SIZE, AREA_MIN, RECIPE_MAX_AREA,
+	if (get_value(L, n, "size", V_SIZE, AREA_MIN, SPEC_MAX_AREA,
 		      &w->size) < 0 || get_mode(L, n, &w->mode) < 0 ||
 	    get_owner(L, n, &w->uid, &w->gid) < 0)
 		return -1;
@@ -2060,8 +2035,8 @@ static int build_env(struct load *L, xmlNodePtr n, struct service *s)
 	const char *name = attr(n, "name");
 	char ex[64];
 
-	if (s->n_env == RECIPE_MAX_ENV)
-		return bad(L, n, "more than %d variables", RECIPE_MAX_ENV);
+	if (s->n_env == SPEC_MAX_ENV)
+		return bad(L, n, "more than %d variables", SPEC_MAX_ENV);
 	if (!env_name_ok(name))
 		return bad(L, n, "name \"%s\" is not a variable name "
 			   "([A-Za-z_][A-Za-z0-9_]*)",
@@ -2170,20 +2145,15 @@ static int add_syscall(struct load *L, xmlNodePtr c, struct strv *mine,
 	return ret;
 }
 
-static enum syscall_action syscall_action_parse(const char *s)
-{
-	return !strcmp(s, "errno") ? SYSCALL_ERRNO :
-	       !strcmp(s, "allow") ? SYSCALL_ALLOW :
-	       !strcmp(s, "log") ? SYSCALL_LOG : SYSCALL_KILL;
-}
-
 static int build_syscalls(struct load *L, xmlNodePtr n, struct service *s)
 {
 	struct strv allow = { 0 }, deny = { 0 };
 	int ret = 0;
 
 	s->has_syscalls = 1;
-	s->syscall_default = syscall_action_parse(attr(n, "default"));
+	/* The schema allows only the names; absent is kill. */
+	if (syscall_action_parse(attr(n, "default"), &s->syscall_default) < 0)
+		s->syscall_default = SYSCALL_KILL;
 	if (attr(n, "errno") && s->syscall_default != SYSCALL_ERRNO)
 		ret = bad(L, n, "errno is only for default=\"errno\"");
 	else if (s->syscall_default == SYSCALL_ERRNO) {
@@ -2596,21 +2566,6 @@ static void free_strings(char **v)
 	free(v);
 }
 
-void recipe_service_free(struct service *s)
-{
-	free(s->user);
-	free(s->listen);
-	free(s->exec);
-	free(s->workdir);
-	free(s->stderr_path);
-	for (size_t i = 0; i < s->n_env; i++) {
-		free(s->env[i].name);
-		free(s->env[i].value);
-	}
-	free(s->env);
-	free_strings(s->syscalls_allow);
-	free_strings(s->syscalls_deny);
-}
 
 void recipe_free(struct recipe *r)
 {
@@ -2638,7 +2593,7 @@ void recipe_free(struct recipe *r)
 	for (size_t i = 0; i < r->n_writables; i++)
 		free(r->writables[i].path);
 	free(r->writables);
-	recipe_service_free(&r->service);
+	service_free(&r->service);
 	free(r->vm.kernel);
 	free(r->canonical);
 	free(r->name);
@@ -2655,74 +2610,6 @@ const struct user *recipe_user(const struct recipe *r, const char *name)
 		if (!strcmp(r->users[i].name, name))
 			return &r->users[i];
 	return NULL;
-}
-
-const char *recycle_name(enum recycle r)
-{
-	switch (r) {
-	case RECYCLE_CONNECTION: return "connection";
-	case RECYCLE_SESSION: return "session";
-	case RECYCLE_INTERVAL: return "interval";
-	}
-	return "?";
-}
-
-const char *writable_kind_name(enum writable_kind k)
-{
-	switch (k) {
-	case WRITABLE_LOG: return "log";
-	case WRITABLE_STATE: return "state";
-	case WRITABLE_SCRATCH: return "scratch";
-	}
-	return "?";
-}
-
-static const struct {
-	enum output_format format;
-	const char *name;
-} format_names[] = {
-	{ FORMAT_TREE, "tree" }, { FORMAT_TAR, "tar" },
-	{ FORMAT_EROFS, "erofs" }, { FORMAT_SQUASHFS, "squashfs" },
-	{ FORMAT_QCOW2, "qcow2" }, { FORMAT_RAW, "raw" },
-	{ FORMAT_VMLINUZ, "vmlinuz" }, { FORMAT_INITRD, "initrd" },
-};
-
-const char *format_name(enum output_format f)
-{
-	for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
-		if (format_names[i].format == f)
-			return format_names[i].name;
-	return "?";
-}
-
-unsigned format_parse(const char *name)
-{
-	for (size_t i = 0; name && i < sizeof(format_names) /
-	     sizeof(format_names[0]); i++)
-		if (!strcmp(format_names[i].name, name))
-			return format_names[i].format;
-	return 0;
-}
-
-const char *network_name(enum network n)
-{
-	switch (n) {
-	case NETWORK_NONE: return "none";
-	case NETWORK_LOOPBACK: return "loopback";
-	case NETWORK_HOST: return "host";
-	}
-	return "?";
-}
-
-const char *syscall_action_name(enum syscall_action a)
-{
-	switch (a) {
-	case SYSCALL_KILL: return "kill";
-	case SYSCALL_ERRNO: return "errno";
-	case SYSCALL_ALLOW: return "allow";
-	case SYSCALL_LOG: return "log";
-	}
-	return "?";
 }
 
 /*

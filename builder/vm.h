@@ -20,6 +20,7 @@
 #define IMGTOOL_VM_H
 
 #include <stdint.h>
+#include "digest.h"
 #include "util.h"
 
 /* The package that brings the default kernel, for messages. */

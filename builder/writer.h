@@ -13,7 +13,7 @@
 #ifndef IMGTOOL_WRITER_H
 #define IMGTOOL_WRITER_H
 
-#include "contents.h"
+#include "gather.h"
 #include "recipe.h"
 #include "util.h"
 

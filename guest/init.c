@@ -65,6 +65,7 @@
 #include "channel.h"
 #include "guestspec.h"
 #include "jail.h"
+#include "launch.h"
 #include "seccomp.h"
 
 #define SPEC_PATH "/imgtool/spec"
@@ -451,8 +452,8 @@ struct instance {
 	const struct guest_spec *gs;
 	struct seccomp_prog filter;
 	struct jail_spec jail;
-	struct jail_area areas[RECIPE_MAX_WRITABLES];
-	char sources[RECIPE_MAX_WRITABLES][PATH_MAX];
+	struct jail_area areas[SPEC_MAX_WRITABLES];
+	char sources[SPEC_MAX_WRITABLES][PATH_MAX];
 	int ctl;
 };
 

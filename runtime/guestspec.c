@@ -11,115 +11,6 @@
 
 #include "guestspec.h"
 
-/* ---- render (build time, in imgtool) ---------------------------------- */
-
-/* Writes "KEY value\n" with backslash and newline escaped. */
-static void put_escaped(struct buf *out, const char *key, const char *value)
-{
-	buf_puts(out, key);
-	buf_puts(out, " ");
-	for (const char *p = value; *p; p++) {
-		if (*p == '\\')
-			buf_puts(out, "\\\\");
-		else if (*p == '\n')
-			buf_puts(out, "\\n");
-		else
-			buf_add(out, p, 1);
-	}
-	buf_puts(out, "\n");
-}
-
-/* The environment, as supervisor/setup.c gives it to a jail's service. */
-static void render_env(const struct recipe *r, struct buf *out)
-{
-	const struct service *s = &r->service;
-	const struct user *u = recipe_user(r, s->user);
-	char *v;
-
-	put_escaped(out, "env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-	v = xasprintf("HOME=%s", u && u->home ? u->home : "/");
-	put_escaped(out, "env", v);
-	free(v);
-	v = xasprintf("USER=%s", s->user);
-	put_escaped(out, "env", v);
-	free(v);
-	v = xasprintf("LOGNAME=%s", s->user);
-	put_escaped(out, "env", v);
-	free(v);
-	for (size_t i = 0; i < s->n_env; i++) {
-		v = xasprintf("%s=%s", s->env[i].name, s->env[i].value);
-		put_escaped(out, "env", v);
-		free(v);
-	}
-}
-
-/* The exec line split on blanks, as make_argv in supervisor/setup.c does. */
-static int render_argv(const struct service *s, struct buf *out,
-		       struct error *e)
-{
-	char *copy = xstrdup(s->exec ? s->exec : ""), *save = NULL;
-	size_t n = 0;
-
-	for (char *t = strtok_r(copy, " \t\n", &save); t;
-	     t = strtok_r(NULL, " \t\n", &save), n++) {
-		if (n == 0 && t[0] != '/') {
-			free(copy);
-			return error_bad(e, "%s: exec: the command must be an "
-					 "absolute path in the image", s->at.file);
-		}
-		buf_printf(out, "arg %s\n", t);
-	}
-	free(copy);
-	if (n == 0 || n > GUESTSPEC_MAX_ARGS)
-		return error_bad(e, "%s: exec: %zu words (1 to %d)", s->at.file, n,
-				 GUESTSPEC_MAX_ARGS);
-	return 0;
-}
-
-int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
-{
-	const struct service *s = &r->service;
-	const struct limits *l = &s->limits;
-
-	if (!s->present)
-		return error_bad(e, "%s: a VM image needs a <service>", r->path);
-	/* Interval recycling hands the instance a listening socket: a VM has
-	 * no network device to listen on. */
-	if (s->recycle != RECYCLE_CONNECTION && s->recycle != RECYCLE_SESSION)
-		return error_bad(e, "%s:%d: service: recycle=\"%s\" is not "
-				 "possible in a VM (connection or session)",
-				 s->at.file, s->at.line, recycle_name(s->recycle));
-	if (s->uid == 0 || s->gid == 0)
-		return error_bad(e, "%s:%d: service: never runs as root",
-				 s->at.file, s->at.line);
-	buf_printf(out, "%s\nhostname %s\nuid %u\ngid %u\n", GUESTSPEC_MAGIC,
-		   r->name, (unsigned)s->uid, (unsigned)s->gid);
-	if (render_argv(s, out, e) < 0)
-		return -1;
-	render_env(r, out);
-	put_escaped(out, "workdir", s->workdir ? s->workdir : "/");
-	if (s->stderr_path)
-		put_escaped(out, "stderr", s->stderr_path);
-	buf_printf(out, "recycle %s\nnetwork %s\n", recycle_name(s->recycle),
-		   network_name(s->network));
-	buf_printf(out, "limit memory %" PRIu64 "\nlimit pids %" PRIu64 "\n"
-		   "limit nofile %" PRIu64 "\nlimit wall %" PRIu64 "\n"
-		   "limit cpu %" PRIu64 "\nlimit fsize %" PRIu64 "\n",
-		   l->memory, l->pids, l->nofile, l->wall, l->cpu, l->fsize);
-	for (size_t i = 0; i < r->n_writables; i++) {
-		const struct writable *w = &r->writables[i];
-		char *head = xasprintf("area %s %" PRIu64 " %u %u %04o",
-				       writable_kind_name(w->kind), w->size,
-				       (unsigned)w->uid, (unsigned)w->gid,
-				       (unsigned)(w->mode & 07777));
-
-		put_escaped(out, head, w->path);
-		free(head);
-	}
-	buf_puts(out, "end\n");
-	return 0;
-}
-
 /* ---- parse (in the guest init: libc only) ----------------------------- */
 
 struct parser {
@@ -270,8 +161,8 @@ static int parse_id(struct parser *p, unsigned bit, const char *key,
 {
 	if (once(p, bit, key) < 0)
 		return -1;
-	if (parse_num(v, 1, RECIPE_MAX_ID, out) < 0)
-		return perr(p, "%s: not a number in 1..%u", key, RECIPE_MAX_ID);
+	if (parse_num(v, 1, SPEC_MAX_ID, out) < 0)
+		return perr(p, "%s: not a number in 1..%u", key, SPEC_MAX_ID);
 	return 0;
 }
 
@@ -374,11 +265,11 @@ static int parse_area(struct parser *p, char *v)
 			return perr(p, "area: not KIND SIZE UID GID MODE PATH");
 	}
 	f[5] = save;	/* the rest of the line: the path, spaces and all */
-	if (gs->n_areas >= RECIPE_MAX_WRITABLES)
-		return perr(p, "more than %d areas", RECIPE_MAX_WRITABLES);
-	if (parse_num(f[1], 1, RECIPE_MAX_AREA, &size) < 0 ||
-	    parse_num(f[2], 0, RECIPE_MAX_ID, &uid) < 0 ||
-	    parse_num(f[3], 0, RECIPE_MAX_ID, &gid) < 0)
+	if (gs->n_areas >= SPEC_MAX_WRITABLES)
+		return perr(p, "more than %d areas", SPEC_MAX_WRITABLES);
+	if (parse_num(f[1], 1, SPEC_MAX_AREA, &size) < 0 ||
+	    parse_num(f[2], 0, SPEC_MAX_ID, &uid) < 0 ||
+	    parse_num(f[3], 0, SPEC_MAX_ID, &gid) < 0)
 		return perr(p, "area: bad size, uid or gid");
 	if (strlen(f[4]) != 4 || strspn(f[4], "01234567") != 4)
 		return perr(p, "area: mode is not 4 octal digits");

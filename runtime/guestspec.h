@@ -36,21 +36,20 @@
  * every count, length and number is bounded, and anything unexpected is an
  * error naming the line.
  *
- * guestspec_parse and guestspec_free use libc only (the static init links
- * them); guestspec_render uses the builder's helpers.
+ * libc only: the static init links it. The builder writes the spec
+ * (builder/render.h).
  */
 #ifndef IMGTOOL_GUESTSPEC_H
 #define IMGTOOL_GUESTSPEC_H
 
 #include <stddef.h>
 #include <sys/types.h>
-#include "recipe.h"
-#include "util.h"
+#include "spec.h"
 
 #define GUESTSPEC_MAGIC "imgtool-guestspec 1"
 #define GUESTSPEC_MAX_BYTES (1u << 20)	/* the whole spec */
 #define GUESTSPEC_MAX_ARGS 256
-#define GUESTSPEC_MAX_ENV (RECIPE_MAX_ENV + 8)	/* the recipe's and ours */
+#define GUESTSPEC_MAX_ENV (SPEC_MAX_ENV + 8)	/* the recipe's and ours */
 #define GUESTSPEC_ERR_MAX 256
 
 struct guest_area {
@@ -93,11 +92,6 @@ struct guest_spec {
 	size_t n_areas;
 };
 
-/*
- * Appends the spec of r's service to out. Fails (status 3) when the recipe
- * has no service or asks for what a VM cannot do (interval recycling).
- */
-int guestspec_render(const struct recipe *r, struct buf *out, struct error *e);
 
 /*
  * Parses len bytes of data. Returns 0, or -1 with a message in err

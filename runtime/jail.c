@@ -2,6 +2,7 @@
  * jail.c - the mount plan and privilege drop of an instance (see jail.h).
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -268,8 +269,7 @@ static int switch_ids(uid_t uid, gid_t gid, char *err, size_t n)
 		snprintf(err, n, "refusing to run the service as root");
 		return -1;
 	}
-	/* The raw call: <grp.h> clashes with the recipe's struct group. */
-	if (syscall(SYS_setgroups, 1, &gid) < 0)
+	if (setgroups(1, &gid) < 0)
 		return fail(err, n, "setgroups", NULL);
 	if (setresgid(gid, gid, gid) < 0)
 		return fail(err, n, "setresgid", NULL);

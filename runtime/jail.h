@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
-#include "recipe.h"
+#include "spec.h"
 
 #define JAIL_ERR_MAX 256
 

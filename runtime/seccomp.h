@@ -10,7 +10,7 @@
 #define IMGTOOL_SECCOMP_H
 
 #include <linux/filter.h>
-#include "recipe.h"
+#include "spec.h"
 #include "util.h"
 
 struct seccomp_prog {
@@ -32,7 +32,5 @@ int seccomp_compile(const struct service *s, struct seccomp_prog *out,
 		    struct error *e);
 void seccomp_prog_free(struct seccomp_prog *p);
 
-/* Installs the compiled filter in the calling thread. Needs no_new_privs. */
-int seccomp_install(const struct seccomp_prog *p);
 
 #endif

@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-#include "image.h"
+#include "imagefile.h"
 #include "supervisor.h"
 
 static void usage(FILE *f)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "instance.h"
+#include "launch.h"
 
 #define CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
 #define ENV_MAX 320	/* the recipe's at most 256, ours, and the addresses' */

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 #include "cgroup.h"
 #include "jail.h"
-#include "recipe.h"
+#include "spec.h"
 #include "seccomp.h"
 
 #define ADDR_MAX 64

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "imagefile.h"
 #include "logsync.h"
-#include "recipe.h"
+#include "spec.h"
 
 #define SEED_MAX_DEPTH 8
 #define MERGE_TMP ".imgsupd-merge"

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "imagefile.h"
 #include "supervisor.h"
 #include "volume.h"
 

@@ -17,10 +17,9 @@
 #include <unistd.h>
 #include <libvirt/virterror.h>
 
-#include "build.h"
 #include "channel.h"
 #include "guestspec.h"
-#include "image.h"
+#include "imagefile.h"
 #include "logsync.h"
 #include "supervisor.h"
 #include "vm.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <linux/loop.h>
 
-#include "recipe.h"
+#include "spec.h"
 #include "volume.h"
 
 #define LOOP_RETRIES 16

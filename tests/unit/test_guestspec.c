@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "guestspec.h"
+#include "render.h"
 #include "tap.h"
 
 static struct user users[] = { { .name = "www", .uid = 100, .gid = 101,

@@ -1,19 +1,15 @@
 /*
- * contents.h - what goes into an image: the list of entries gathered from a
- * recipe (programs and their closures, trees, files, links, directories,
- * /etc/passwd and /etc/group, mount points of the writable areas, the
- * manifest).
- *
- * Every writer (tree, tar, erofs, squashfs, later the VM disk) works from
- * this one list, so every format holds the same files with the same owners,
- * modes and timestamps.
+ * contents.h - the list of an image's entries: path, type, mode, owner,
+ * size, digest, and where the bytes come from. The builder gathers it from
+ * a recipe (builder/gather.h), the manifest records it, verify compares two
+ * of them. Every format is written from this one list.
  */
 #ifndef IMGTOOL_CONTENTS_H
 #define IMGTOOL_CONTENTS_H
 
 #include <stdint.h>
 #include <sys/types.h>
-#include "recipe.h"
+#include "digest.h"
 #include "util.h"
 
 #define CONTENTS_MAX_ENTRIES	200000
@@ -40,36 +36,23 @@ struct contents {
 	size_t n_slots;
 };
 
-/*
- * Gathers everything the recipe puts into its image, with every digest.
- * epoch is SOURCE_DATE_EPOCH (or 0). Symbolic links must stay inside the
- * image; device nodes, sockets and fifos in trees are refused.
- */
-int contents_gather(struct contents *c, const struct recipe *r, int64_t epoch,
-		    struct error *e);
-/*
- * Records the tree under dir as it is, with its owners and modes: what an
- * extracted image holds, for verify.
- */
-int contents_scan(struct contents *c, const char *dir, struct error *e);
 /* Adds one entry; the same path twice is an error unless identical. */
 int contents_add(struct contents *c, const struct entry *en, struct error *e);
-/*
- * Adds a directory and any missing parents (root's, 0755); an existing
- * directory keeps its owner and mode.
- */
-int contents_add_dir(struct contents *c, const char *path, mode_t perm,
-		     uint32_t uid, uint32_t gid, struct error *e);
-/* Adds an inline regular file and any missing parent directories. */
-int contents_add_file(struct contents *c, const char *path, const char *data,
-		      size_t len, mode_t perm, struct error *e);
 /* Finds an entry by path, or NULL. */
 struct entry *contents_find(const struct contents *c, const char *path);
 void contents_sort(struct contents *c);
 void contents_free(struct contents *c);
-
 /* Reads a regular entry's bytes (from data or from src), at most its len. */
 int entry_read(const struct entry *en, char **data, size_t *len,
 	       struct error *e);
+
+/*
+ * True if a symbolic link at path (absolute, clean) with this target
+ * resolves inside the image. An absolute target resolves against the
+ * image's own root, so it cannot leave it; a relative one must not climb
+ * above "/" lexically. The one check for every link that enters an image:
+ * the recipe's <symlink> (recipe.c) and the links of trees (gather.c).
+ */
+int link_stays_inside(const char *path, const char *target);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * manifest.c - writing and reading manifests (see manifest.h).
+ * manifest.c - reading manifests (see manifest.h); builder/render.c writes
+ * them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,285 +13,10 @@
 #include <time.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlwriter.h>
 
 #include "manifest.h"
 
-#define MANIFEST_FORMAT "1"
 #define MANIFEST_MAX_WRITABLES 64
-
-/* ---- writing ---------------------------------------------------------- */
-
-struct writer {
-	xmlBufferPtr buf;
-	xmlTextWriterPtr w;
-};
-
-static void w_start(struct writer *wr, const char *name)
-{
-	xmlTextWriterStartElement(wr->w, BAD_CAST name);
-}
-
-static void w_end(struct writer *wr)
-{
-	xmlTextWriterEndElement(wr->w);
-}
-
-static void w_attr(struct writer *wr, const char *name, const char *value)
-{
-	if (value)
-		xmlTextWriterWriteAttribute(wr->w, BAD_CAST name, BAD_CAST value);
-}
-
-static void w_num(struct writer *wr, const char *name, uint64_t v)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "%" PRIu64, v);
-	w_attr(wr, name, s);
-}
-
-/* Numbers that are 0 mean "unset" in a recipe and are left out. */
-static void w_num_set(struct writer *wr, const char *name, uint64_t v)
-{
-	if (v)
-		w_num(wr, name, v);
-}
-
-static void w_mode(struct writer *wr, mode_t mode)
-{
-	char s[16];
-
-	snprintf(s, sizeof(s), "%04o", (unsigned)(mode & 07777));
-	w_attr(wr, "mode", s);
-}
-
-static void write_names(struct writer *wr, const char *elem, char **names)
-{
-	for (char **n = names; n && *n; n++) {
-		w_start(wr, elem);
-		w_attr(wr, "name", *n);
-		w_end(wr);
-	}
-}
-
-static void write_service(struct writer *wr, const struct service *s)
-{
-	const struct limits *l = &s->limits;
-
-	if (!s->present)
-		return;
-	w_start(wr, "service");
-	w_attr(wr, "user", s->user);
-	w_num(wr, "uid", s->uid);
-	w_num(wr, "gid", s->gid);
-	w_attr(wr, "recycle", recycle_name(s->recycle));
-	w_attr(wr, "listen", s->listen);
-	w_num(wr, "idle", s->idle);
-	w_num(wr, "period", s->period);
-	w_num(wr, "grace", s->grace);
-	w_num(wr, "stop-signal", (uint64_t)s->stop_signal);
-	w_attr(wr, "workdir", s->workdir);
-	w_attr(wr, "stderr", s->stderr_path);
-	w_attr(wr, "network", network_name(s->network));
-	w_num(wr, "max-instances", s->max_instances);
-	w_num(wr, "per-client", s->per_client);
-	w_num(wr, "pool", s->pool);
-	xmlTextWriterWriteElement(wr->w, BAD_CAST "exec", BAD_CAST s->exec);
-	for (size_t i = 0; i < s->n_env; i++) {
-		w_start(wr, "env");
-		w_attr(wr, "name", s->env[i].name);
-		w_attr(wr, "value", s->env[i].value);
-		w_end(wr);
-	}
-	w_start(wr, "limits");
-	w_num_set(wr, "memory", l->memory);
-	w_num_set(wr, "pids", l->pids);
-	w_num_set(wr, "nofile", l->nofile);
-	w_num_set(wr, "wall", l->wall);
-	w_num_set(wr, "cpu", l->cpu);
-	w_num_set(wr, "fsize", l->fsize);
-	w_end(wr);
-	if (s->has_syscalls) {
-		w_start(wr, "syscalls");
-		w_attr(wr, "default", syscall_action_name(s->syscall_default));
-		w_num(wr, "errno", (uint64_t)s->syscall_errno);
-		write_names(wr, "allow", s->syscalls_allow);
-		write_names(wr, "deny", s->syscalls_deny);
-		w_end(wr);
-	}
-	w_end(wr);
-}
-
-static void write_accounts(struct writer *wr, const struct recipe *r)
-{
-	for (size_t i = 0; i < r->n_users; i++) {
-		w_start(wr, "user");
-		w_attr(wr, "name", r->users[i].name);
-		w_num(wr, "uid", r->users[i].uid);
-		w_num(wr, "gid", r->users[i].gid);
-		w_attr(wr, "home", r->users[i].home);
-		w_end(wr);
-	}
-	for (size_t i = 0; i < r->n_writables; i++) {
-		const struct writable *wa = &r->writables[i];
-
-		w_start(wr, "writable");
-		w_attr(wr, "path", wa->path);
-		w_attr(wr, "kind", writable_kind_name(wa->kind));
-		w_num(wr, "size", wa->size);
-		w_num(wr, "uid", wa->uid);
-		w_num(wr, "gid", wa->gid);
-		w_mode(wr, wa->mode);
-		w_end(wr);
-	}
-}
-
-/* The manifest describes itself nowhere: a file cannot hold its own digest. */
-static int is_manifest_path(const char *path)
-{
-	return !strcmp(path, MANIFEST_IMAGE_PATH) ||
-	       !strcmp(path, MANIFEST_IMAGE_DIR);
-}
-
-static void write_entry(struct writer *wr, const struct entry *en)
-{
-	w_start(wr, S_ISDIR(en->mode) ? "dir" : S_ISLNK(en->mode) ? "symlink" : "file");
-	w_attr(wr, "path", en->path);
-	if (!S_ISLNK(en->mode))
-		w_mode(wr, en->mode);
-	w_num(wr, "uid", en->uid);
-	w_num(wr, "gid", en->gid);
-	if (S_ISREG(en->mode)) {
-		w_num(wr, "size", en->len);
-		w_attr(wr, "sha256", en->digest);
-	}
-	w_attr(wr, "target", en->target);
-	w_end(wr);
-}
-
-static void write_files(struct writer *wr, const struct contents *c)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < c->n; i++)
-		n += !is_manifest_path(c->v[i].path);
-	w_start(wr, "files");
-	w_num(wr, "count", n);
-	w_num(wr, "bytes", c->bytes);
-	for (size_t i = 0; i < c->n; i++)
-		if (!is_manifest_path(c->v[i].path))
-			write_entry(wr, &c->v[i]);
-	w_end(wr);
-}
-
-static void writer_open(struct writer *wr)
-{
-	wr->buf = xmlBufferCreate();
-	wr->w = xmlNewTextWriterMemory(wr->buf, 0);
-	if (!wr->buf || !wr->w) {
-		fputs("imgtool: out of memory\n", stderr);
-		exit(1);
-	}
-	xmlTextWriterSetIndent(wr->w, 1);
-	xmlTextWriterSetIndentString(wr->w, BAD_CAST "  ");
-	xmlTextWriterStartDocument(wr->w, NULL, "UTF-8", NULL);
-}
-
-static void writer_close(struct writer *wr, struct buf *out)
-{
-	xmlTextWriterEndDocument(wr->w);
-	xmlFreeTextWriter(wr->w);
-	buf_add(out, xmlBufferContent(wr->buf), (size_t)xmlBufferLength(wr->buf));
-	xmlBufferFree(wr->buf);
-}
-
-static void write_head(struct writer *wr, const struct recipe *r,
-		       const struct contents *c)
-{
-	char digest[DIGEST_HEX];
-
-	w_start(wr, "manifest");
-	w_attr(wr, "format", MANIFEST_FORMAT);
-	w_attr(wr, "name", r->name);
-	w_attr(wr, "version", r->version);
-	w_num(wr, "epoch", (uint64_t)c->epoch);
-	sha256_hex(r->canonical, r->canonical_len, digest);
-	w_attr(wr, "recipe-sha256", digest);
-}
-
-static void write_body(struct writer *wr, const struct recipe *r,
-		       const struct contents *c)
-{
-	write_service(wr, &r->service);
-	write_accounts(wr, r);
-	write_files(wr, c);
-}
-
-void manifest_render_image(const struct recipe *r, const struct contents *c,
-			   struct buf *out)
-{
-	struct writer wr;
-
-	writer_open(&wr);
-	write_head(&wr, r, c);
-	write_body(&wr, r, c);
-	w_end(&wr);
-	writer_close(&wr, out);
-}
-
-static void write_outputs(struct writer *wr, const struct manifest_output *outs,
-			  size_t n, const char *logs_file)
-{
-	for (size_t i = 0; i < n; i++) {
-		w_start(wr, "output");
-		w_attr(wr, "format", format_name(outs[i].format));
-		w_attr(wr, "file", outs[i].file);
-		w_num(wr, "size", outs[i].size);
-		w_attr(wr, "sha256", outs[i].digest[0] ? outs[i].digest : NULL);
-		w_end(wr);
-	}
-	if (logs_file) {
-		w_start(wr, "logs");
-		w_attr(wr, "file", logs_file);
-		w_end(wr);
-	}
-}
-
-/* What the supervisor needs to make a domain, besides the output files. */
-static void write_vm(struct writer *wr, const struct vm_spec *vm,
-		     const char *kernel_version)
-{
-	w_start(wr, "vm");
-	w_num(wr, "memory", vm->memory);
-	w_num(wr, "vcpus", vm->vcpus);
-	w_attr(wr, "kernel-version", kernel_version);
-	w_end(wr);
-}
-
-void manifest_render_outside(const struct recipe *r, const struct contents *c,
-			     const char *build_id,
-			     const struct manifest_output *outs, size_t n_outs,
-			     const char *logs_file, const char *kernel_version,
-			     struct buf *out)
-{
-	struct writer wr;
-	char built[64];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	strftime(built, sizeof(built), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-	writer_open(&wr);
-	write_head(&wr, r, c);
-	w_attr(&wr, "build-id", build_id);
-	w_attr(&wr, "built", built);
-	write_outputs(&wr, outs, n_outs, logs_file);
-	if (kernel_version)
-		write_vm(&wr, &r->vm, kernel_version);
-	write_body(&wr, r, c);
-	w_end(&wr);
-	writer_close(&wr, out);
-}
 
 /* ---- reading ---------------------------------------------------------- */
 
@@ -360,8 +86,11 @@ static mode_t attr_mode(struct reader *rd, xmlNodePtr n)
 	char *s = attr(n, "mode");
 	mode_t m = 0;
 
-	if (s && recipe_mode_apply(s, 0, 0, &m) < 0)
-		bad(rd, n, "mode \"%s\" is not a mode", s);
+	/* The builder writes "%04o": one to four octal digits, nothing else. */
+	if (s && (!s[0] || strlen(s) > 4 || strspn(s, "01234567") != strlen(s)))
+		bad(rd, n, "mode \"%s\" is not an octal mode", s);
+	else if (s)
+		m = (mode_t)strtoul(s, NULL, 8);
 	free(s);
 	return m & 07777;
 }
@@ -382,8 +111,8 @@ static void read_entry(struct reader *rd, xmlNodePtr n, struct contents *c)
 	char *digest = NULL;
 
 	en.path = attr_req(rd, n, "path");
-	en.uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
-	en.gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	en.uid = (uint32_t)attr_num(rd, n, "uid", SPEC_MAX_ID);
+	en.gid = (uint32_t)attr_num(rd, n, "gid", SPEC_MAX_ID);
 	if (is(n, "dir")) {
 		en.mode = S_IFDIR | attr_mode(rd, n);
 	} else if (is(n, "symlink")) {
@@ -416,31 +145,15 @@ static void read_files(struct reader *rd, xmlNodePtr files, struct contents *c)
 			bad(rd, n, "unknown element in files");
 }
 
-static enum recycle parse_recycle(const char *s)
-{
-	if (s && !strcmp(s, "session"))
-		return RECYCLE_SESSION;
-	if (s && !strcmp(s, "interval"))
-		return RECYCLE_INTERVAL;
-	return RECYCLE_CONNECTION;
-}
-
-static enum network parse_network(const char *s)
-{
-	if (s && !strcmp(s, "loopback"))
-		return NETWORK_LOOPBACK;
-	if (s && !strcmp(s, "host"))
-		return NETWORK_HOST;
-	return NETWORK_NONE;
-}
-
-static enum syscall_action parse_action(const char *s)
-{
-	for (int a = SYSCALL_KILL; a <= SYSCALL_LOG; a++)
-		if (s && !strcmp(s, syscall_action_name((enum syscall_action)a)))
-			return (enum syscall_action)a;
-	return SYSCALL_KILL;
-}
+/* An enum attribute: absent gives dflt, an unknown name is an error. */
+#define READ_ENUM(rd, n, name, parse, dflt, out) do {			\
+	char *v_ = attr(n, name);					\
+									\
+	*(out) = (dflt);						\
+	if (v_ && parse(v_, out) < 0)					\
+		bad(rd, n, "%s=\"%s\": unknown value", name, v_);	\
+	free(v_);							\
+} while (0)
 
 static void read_limits(struct reader *rd, xmlNodePtr n, struct limits *l)
 {
@@ -471,14 +184,12 @@ static char **read_names(xmlNodePtr parent, const char *elem)
 
 static void read_syscalls(struct reader *rd, xmlNodePtr n, struct service *s)
 {
-	char *def = attr(n, "default");
-
 	s->has_syscalls = 1;
-	s->syscall_default = parse_action(def);
+	READ_ENUM(rd, n, "default", syscall_action_parse, SYSCALL_KILL,
+		  &s->syscall_default);
 	s->syscall_errno = (int)attr_num(rd, n, "errno", 4095);
 	s->syscalls_allow = read_names(n, "allow");
 	s->syscalls_deny = read_names(n, "deny");
-	free(def);
 }
 
 static void read_env(struct reader *rd, xmlNodePtr n, struct service *s)
@@ -515,16 +226,14 @@ static void read_service_children(struct reader *rd, xmlNodePtr svc,
 
 static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
 {
-	char *recycle = attr(n, "recycle"), *network = attr(n, "network");
-
 	s->present = 1;
 	s->user = attr_req(rd, n, "user");
-	s->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
-	s->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	s->uid = (uint32_t)attr_num(rd, n, "uid", SPEC_MAX_ID);
+	s->gid = (uint32_t)attr_num(rd, n, "gid", SPEC_MAX_ID);
 	if (!rd->failed && s->uid == 0)
 		bad(rd, n, "the service user %s is root", s->user);
-	s->recycle = parse_recycle(recycle);
-	s->network = parse_network(network);
+	READ_ENUM(rd, n, "recycle", recycle_parse, RECYCLE_CONNECTION, &s->recycle);
+	READ_ENUM(rd, n, "network", network_parse, NETWORK_NONE, &s->network);
 	s->listen = attr(n, "listen");
 	s->workdir = attr(n, "workdir");
 	s->stderr_path = attr(n, "stderr");
@@ -542,8 +251,6 @@ static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
 	read_service_children(rd, n, s);
 	if (!rd->failed && !s->exec)
 		bad(rd, n, "missing exec");
-	free(recycle);
-	free(network);
 }
 
 static void read_writable(struct reader *rd, xmlNodePtr n, struct manifest *m)
@@ -561,11 +268,11 @@ static void read_writable(struct reader *rd, xmlNodePtr n, struct manifest *m)
 	memset(w, 0, sizeof(*w));
 	w->path = attr_req(rd, n, "path");
 	kind = attr_req(rd, n, "kind");
-	w->kind = kind && !strcmp(kind, "log") ? WRITABLE_LOG :
-		  kind && !strcmp(kind, "state") ? WRITABLE_STATE : WRITABLE_SCRATCH;
-	w->size = attr_num(rd, n, "size", RECIPE_MAX_AREA);
-	w->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
-	w->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	if (kind && writable_kind_parse(kind, &w->kind) < 0)
+		bad(rd, n, "kind=\"%s\": unknown value", kind);
+	w->size = attr_num(rd, n, "size", SPEC_MAX_AREA);
+	w->uid = (uint32_t)attr_num(rd, n, "uid", SPEC_MAX_ID);
+	w->gid = (uint32_t)attr_num(rd, n, "gid", SPEC_MAX_ID);
 	w->mode = attr_mode(rd, n);
 	if (!rd->failed && (!path_is_clean(w->path) || !strcmp(w->path, "/")))
 		bad(rd, n, "path \"%s\" is not a clean absolute path", w->path);
@@ -576,16 +283,16 @@ static void read_user(struct reader *rd, xmlNodePtr n, struct manifest *m)
 {
 	struct user *u;
 
-	if (m->n_users >= RECIPE_MAX_USERS) {
-		bad(rd, n, "more than %d users", RECIPE_MAX_USERS);
+	if (m->n_users >= SPEC_MAX_USERS) {
+		bad(rd, n, "more than %d users", SPEC_MAX_USERS);
 		return;
 	}
 	m->users = xrealloc(m->users, (m->n_users + 1) * sizeof(*m->users));
 	u = &m->users[m->n_users++];
 	memset(u, 0, sizeof(*u));
 	u->name = attr_req(rd, n, "name");
-	u->uid = (uint32_t)attr_num(rd, n, "uid", RECIPE_MAX_ID);
-	u->gid = (uint32_t)attr_num(rd, n, "gid", RECIPE_MAX_ID);
+	u->uid = (uint32_t)attr_num(rd, n, "uid", SPEC_MAX_ID);
+	u->gid = (uint32_t)attr_num(rd, n, "gid", SPEC_MAX_ID);
 	u->home = attr(n, "home");
 }
 
@@ -762,7 +469,7 @@ void manifest_free(struct manifest *m)
 		free(m->outputs[i].file);
 	free(m->logs_file);
 	free(m->kernel_version);
-	recipe_service_free(&m->service);
+	service_free(&m->service);
 	free(m);
 }
 

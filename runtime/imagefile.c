@@ -1,6 +1,6 @@
 /*
  * imagefile.c - what an image file is, and the files that go with it (see
- * image.h). Apart from image.c so that imgsupd, which needs only these,
+ * imagefile.h). Apart from builder/image.c so that imgsupd, which needs only these,
  * does not link libguestfs and libarchive with inspect and verify.
  */
 #include <fcntl.h>
@@ -11,9 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "imagefile.h"
 #include "manifest.h"
-#include "recipe.h"
+#include "digest.h"
+#include "spec.h"
 
 #define EROFS_MAGIC_OFFSET 1024
 #define EROFS_MAGIC 0xE0F5E1E2u

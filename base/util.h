@@ -1,5 +1,9 @@
 /*
- * util.h - small helpers shared by the builder and the command line.
+ * util.h - the base library: errors, allocation, strings, parsers, files,
+ * processes and PID tags, shared by every part of imgtool.
+ *
+ * libc only: the static guest init links it too. Nothing here depends on
+ * any other file of ours.
  *
  * Library code reports failure by returning -1 and filling a struct error;
  * only command-line leaf code prints and exits (DESIGN.md, "Two error tiers").
@@ -30,6 +34,7 @@ int error_errno(struct error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Allocation that cannot fail: out of memory ends the process. */
+void out_of_memory(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
@@ -91,10 +96,6 @@ int remove_tree(const char *path);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, mode_t mode);
 
-/* sha256 of a buffer or a file, as 64 lowercase hex digits plus NUL. */
-#define DIGEST_HEX 65
-void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX]);
-int sha256_file_hex(const char *path, char out[DIGEST_HEX], struct error *e);
 
 /*
  * Directories and cgroups of a build or supervisor are tagged "NAME.PID";

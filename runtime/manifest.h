@@ -16,9 +16,10 @@
 
 #include <stdint.h>
 #include "contents.h"
-#include "recipe.h"
+#include "spec.h"
 #include "util.h"
 
+#define MANIFEST_FORMAT "1"	/* the format attribute this version writes and reads */
 #define MANIFEST_IMAGE_DIR "/etc/imgtool"
 #define MANIFEST_IMAGE_PATH "/etc/imgtool/manifest.xml"
 #define MANIFEST_MAX_BYTES (256u << 20)
@@ -59,23 +60,6 @@ struct manifest {
 	char *kernel_version;	/* uname -r of the kernel, for messages */
 };
 
-/*
- * Renders the in-image manifest of r and c. The result is deterministic:
- * the same recipe and inputs give the same bytes.
- */
-void manifest_render_image(const struct recipe *r, const struct contents *c,
-			   struct buf *out);
-
-/*
- * Renders the manifest that goes beside the images: the in-image one plus
- * the build id, the outputs and the build time; with a kernel_version (a
- * VM build), the <vm> record of r->vm.
- */
-void manifest_render_outside(const struct recipe *r, const struct contents *c,
-			     const char *build_id,
-			     const struct manifest_output *outs, size_t n_outs,
-			     const char *logs_file, const char *kernel_version,
-			     struct buf *out);
 
 /* Loads a manifest file. Errors name the file (status 3 if malformed). */
 struct manifest *manifest_load(const char *path, struct error *e);
