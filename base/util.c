@@ -689,3 +689,14 @@ int kvm_usable(void)
 	close(fd);
 	return cpu_has_virtualization();
 }
+
+/* Formats "what path: strerror(errno)" into err; returns -1. */
+int msg_errno(char *err, size_t n, const char *what, const char *path)
+{
+	int saved = errno;
+
+	snprintf(err, n, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
+		 strerror(saved));
+	errno = saved;
+	return -1;
+}

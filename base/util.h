@@ -33,6 +33,13 @@ int error_bad(struct error *e, const char *fmt, ...)
 int error_errno(struct error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * For code that must not allocate (a freshly cloned child): formats
+ * "what path: strerror(errno)" (path may be NULL) into err[n], keeps errno
+ * and returns -1.
+ */
+int msg_errno(char *err, size_t n, const char *what, const char *path);
+
 /* Allocation that cannot fail: out of memory ends the process. */
 void out_of_memory(void) __attribute__((noreturn));
 void *xmalloc(size_t n);

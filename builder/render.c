@@ -14,6 +14,7 @@
 #include <libxml/xmlwriter.h>
 
 #include "guestspec.h"
+#include "launch.h"
 #include "manifest.h"
 #include "render.h"
 
@@ -291,7 +292,7 @@ void manifest_render_outside(const struct recipe *r, const struct contents *c,
 }
 
 
-/* ---- the guest spec ---------------------------------- */
+/* ---- the guest spec ---------------------------------------------------- */
 
 /* Writes "KEY value\n" with backslash and newline escaped. */
 static void put_escaped(struct buf *out, const char *key, const char *value)
@@ -309,57 +310,12 @@ static void put_escaped(struct buf *out, const char *key, const char *value)
 	buf_puts(out, "\n");
 }
 
-/* The environment, as supervisor/setup.c gives it to a jail's service. */
-static void render_env(const struct recipe *r, struct buf *out)
-{
-	const struct service *s = &r->service;
-	const struct user *u = recipe_user(r, s->user);
-	char *v;
-
-	put_escaped(out, "env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-	v = xasprintf("HOME=%s", u && u->home ? u->home : "/");
-	put_escaped(out, "env", v);
-	free(v);
-	v = xasprintf("USER=%s", s->user);
-	put_escaped(out, "env", v);
-	free(v);
-	v = xasprintf("LOGNAME=%s", s->user);
-	put_escaped(out, "env", v);
-	free(v);
-	for (size_t i = 0; i < s->n_env; i++) {
-		v = xasprintf("%s=%s", s->env[i].name, s->env[i].value);
-		put_escaped(out, "env", v);
-		free(v);
-	}
-}
-
-/* The exec line split on blanks, as make_argv in supervisor/setup.c does. */
-static int render_argv(const struct service *s, struct buf *out,
-		       struct error *e)
-{
-	char *copy = xstrdup(s->exec ? s->exec : ""), *save = NULL;
-	size_t n = 0;
-
-	for (char *t = strtok_r(copy, " \t\n", &save); t;
-	     t = strtok_r(NULL, " \t\n", &save), n++) {
-		if (n == 0 && t[0] != '/') {
-			free(copy);
-			return error_bad(e, "%s: exec: the command must be an "
-					 "absolute path in the image", s->at.file);
-		}
-		buf_printf(out, "arg %s\n", t);
-	}
-	free(copy);
-	if (n == 0 || n > GUESTSPEC_MAX_ARGS)
-		return error_bad(e, "%s: exec: %zu words (1 to %d)", s->at.file, n,
-				 GUESTSPEC_MAX_ARGS);
-	return 0;
-}
-
 int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
 {
 	const struct service *s = &r->service;
+	const struct user *u = recipe_user(r, s->user);
 	const struct limits *l = &s->limits;
+	struct launch plan;
 
 	if (!s->present)
 		return error_bad(e, "%s: a VM image needs a <service>", r->path);
@@ -372,12 +328,23 @@ int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
 	if (s->uid == 0 || s->gid == 0)
 		return error_bad(e, "%s:%d: service: never runs as root",
 				 s->at.file, s->at.line);
-	buf_printf(out, "%s\nhostname %s\nuid %u\ngid %u\n", GUESTSPEC_MAGIC,
-		   r->name, (unsigned)s->uid, (unsigned)s->gid);
-	if (render_argv(s, out, e) < 0)
+	/* What the guest init will make of it, checked here already. */
+	if (launch_plan(&plan, s, u ? u->home : NULL, NULL, NULL, e) < 0)
 		return -1;
-	render_env(r, out);
-	put_escaped(out, "workdir", s->workdir ? s->workdir : "/");
+	launch_free(&plan);
+	buf_printf(out, "%s\nhostname %s\nuser %s\nuid %u\ngid %u\n",
+		   GUESTSPEC_MAGIC, r->name, s->user, (unsigned)s->uid,
+		   (unsigned)s->gid);
+	put_escaped(out, "home", u && u->home ? u->home : "/");
+	put_escaped(out, "exec", s->exec ? s->exec : "");
+	for (size_t i = 0; i < s->n_env; i++) {
+		char *v = xasprintf("%s=%s", s->env[i].name, s->env[i].value);
+
+		put_escaped(out, "env", v);
+		free(v);
+	}
+	if (s->workdir)
+		put_escaped(out, "workdir", s->workdir);
 	if (s->stderr_path)
 		put_escaped(out, "stderr", s->stderr_path);
 	buf_printf(out, "recycle %s\nnetwork %s\n", recycle_name(s->recycle),
@@ -399,4 +366,3 @@ int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
 	buf_puts(out, "end\n");
 	return 0;
 }
-

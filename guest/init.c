@@ -31,10 +31,11 @@
  *     connected, in an 'L' frame; then power off. PID 1 never exits: the
  *     kernel would panic.
  *
- * The init and the instance speak over a SOCK_SEQPACKET pair:
- *   init to instance: 'O' + the extra environment, with the service's
- *                     end of its stdio socket (SCM_RIGHTS); 'K' kill
- *   instance to init: 'R' ready; 'E' + an error text; 'X' + "exit=N" or
+ * The init and the instance speak runtime/control.h over a SOCK_SEQPACKET
+ * pair, as imgsupd and a jail do:
+ *   init to instance: CTL_CONN + the extra environment, with the service's
+ *                     end of its stdio socket; CTL_KILL
+ *   instance to init: CTL_READY; CTL_ERROR + a text; CTL_EXITED + "exit=N" or
  *                     "signal=N" when the service ended
  *
  * Static, linking libc only: no libxml2, no libseccomp, no libcrypto (see
@@ -63,6 +64,7 @@
 #include <linux/openat2.h>
 
 #include "channel.h"
+#include "control.h"
 #include "guestspec.h"
 #include "jail.h"
 #include "launch.h"
@@ -77,7 +79,6 @@
 #define CGROUP_DIR "/sys/fs/cgroup/instance"
 #define WAIT_MS 10000		/* for the disk and the port to appear */
 #define LOG_WAIT_MS 2000	/* for the host to take an 'L' frame */
-#define ENV_EXTRA_MAX 64	/* variables an 'O' frame may add */
 #define TOSVC_MAX (4 * CHANNEL_PAYLOAD_MAX)	/* client bytes not yet read */
 #define DRAIN_MAX 64		/* reads after the service ended */
 #define MSG_MAX 512
@@ -393,7 +394,7 @@ static void switch_root(const struct guest_spec *gs, int logs_disk)
  * the boot. Best effort: a program that cannot be read now fails at exec.
  * RESOLVE_IN_ROOT: the image's own symlinks resolve inside the image.
  */
-static void warm_up(const struct guest_spec *gs)
+static void warm_up(const char *program)
 {
 	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC,
 				.resolve = RESOLVE_IN_ROOT };
@@ -403,7 +404,7 @@ static void warm_up(const struct guest_spec *gs)
 
 	if (root < 0)
 		return;
-	fd = (int)syscall(SYS_openat2, root, gs->argv[0] + 1, &how, sizeof(how));
+	fd = (int)syscall(SYS_openat2, root, program + 1, &how, sizeof(how));
 	close(root);
 	if (fd < 0)
 		return;
@@ -450,7 +451,7 @@ static struct seccomp_prog load_filter(void)
 
 struct instance {
 	const struct guest_spec *gs;
-	struct seccomp_prog filter;
+	struct launch plan;	/* with the filter from the initramfs */
 	struct jail_spec jail;
 	struct jail_area areas[SPEC_MAX_WRITABLES];
 	char sources[SPEC_MAX_WRITABLES][PATH_MAX];
@@ -459,61 +460,27 @@ struct instance {
 
 static __attribute__((noreturn)) void die(int ctl, const char *what)
 {
-	char err[JAIL_ERR_MAX];
+	char err[CTL_TEXT_MAX];
 
 	snprintf(err, sizeof(err), "%s: %s", what, oops());
-	jail_tell(ctl, 'E', err);
+	ctl_tell(ctl, CTL_ERROR, err);
 	_exit(125);
 }
 
-/* The spec's environment, then the connection's NAME=VALUE strings. */
-static char **make_env(const struct guest_spec *gs, char *extra, size_t len)
-{
-	static char *env[GUESTSPEC_MAX_ENV + ENV_EXTRA_MAX + 1];
-	size_t n = 0;
-
-	for (size_t i = 0; i < gs->n_env; i++)
-		env[n++] = gs->env[i];
-	/* The init checked the strings: each NUL-terminated, with a '='. */
-	for (char *p = extra; p < extra + len && n < sizeof(env) / sizeof(env[0]) - 1;
-	     p += strlen(p) + 1)
-		env[n++] = p;
-	env[n] = NULL;
-	return env;
-}
-
-/* A service process: the last steps before execve, as in a jail. */
+/* A service process: the launch plan, as in a jail, dropping first. */
 static __attribute__((noreturn)) void run_service(struct instance *in, int fd,
-						  char *extra, size_t len)
+						  const char *extra, size_t len)
 {
-	const struct guest_spec *gs = in->gs;
+	struct launch_io io = { .conn = fd, .listen_fd = -1, .extra = extra,
+				.extra_len = len };
 	int keep[] = { fd, in->ctl, -1 };
-	char err[JAIL_ERR_MAX];
-	sigset_t none;
-	int efd;
+	char err[LAUNCH_ERR_MAX];
 
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-		die(in->ctl, "sigprocmask");
-	if (jail_drop(&in->jail, keep, err, sizeof(err)) < 0) {
-		jail_tell(in->ctl, 'E', err);
+	if (launch_drop(&in->plan, keep, err, sizeof(err)) < 0) {
+		ctl_tell(in->ctl, CTL_ERROR, err);
 		_exit(125);
 	}
-	/* Opened as the service user: a new log file is the service's. */
-	efd = open(gs->stderr_path ? gs->stderr_path : "/dev/null",
-		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (efd < 0)
-		die(in->ctl, gs->stderr_path ? gs->stderr_path : "/dev/null");
-	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-	    dup2(efd, STDERR_FILENO) < 0)
-		die(in->ctl, "dup2");
-	if (chdir(gs->workdir) < 0)
-		die(in->ctl, gs->workdir);
-	/* Filter last: nothing after it but execve, which it allows. */
-	if (seccomp_install(&in->filter) < 0)
-		die(in->ctl, "seccomp");
-	execve(gs->argv[0], gs->argv, make_env(gs, extra, len));
-	die(in->ctl, gs->argv[0]);
+	launch_exec(&in->plan, &io, in->ctl);
 }
 
 static void report_exit(int ctl, int status)
@@ -524,40 +491,34 @@ static void report_exit(int ctl, int status)
 		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status));
 	else
 		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
-	jail_tell(ctl, 'X', text);
+	ctl_tell(ctl, CTL_EXITED, text);
 }
 
-/* One message from the init: 'O' with a descriptor, or 'K'. 0 at its end. */
+/* One message from the init: CTL_CONN with a descriptor, or CTL_KILL. 0 at its end. */
 static int instance_request(struct instance *in, pid_t *service)
 {
-	static char buf[1 + CHANNEL_PAYLOAD_MAX];
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c;
-	ssize_t n = recvmsg(in->ctl, &mh, MSG_CMSG_CLOEXEC);
-	int fd = -1;
+	static char buf[CTL_PAYLOAD_MAX + 1];
+	enum ctl_type type;
+	size_t len;
+	int fd;
 
-	if (n <= 0)
+	if (ctl_recv(in->ctl, 0, &type, buf, sizeof(buf), &len, &fd) != 1)
 		return 0;
-	if (buf[0] == 'K') {
+	if (type == CTL_KILL) {
+		if (fd >= 0)
+			close(fd);
 		/* From PID 1 of the namespace: every process in it but us. */
 		if (*service && kill(-1, SIGKILL) < 0 && errno != ESRCH)
 			die(in->ctl, "kill");
 		return 1;
 	}
-	c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	if (buf[0] != 'O' || fd < 0 || *service)
+	if (type != CTL_CONN || fd < 0 || *service)
 		_exit(124);	/* not the init's: cannot happen */
 	*service = fork();
 	if (*service < 0)
 		die(in->ctl, "fork");
 	if (*service == 0)
-		run_service(in, fd, buf + 1, (size_t)n - 1);
+		run_service(in, fd, buf, len);
 	close(fd);
 	return 1;
 }
@@ -584,14 +545,14 @@ static __attribute__((noreturn)) void instance_main(struct instance *in)
 			die(in->ctl, "unshare cgroup namespace");
 	}
 	if (jail_enter(&in->jail, err, sizeof(err)) < 0) {
-		jail_tell(in->ctl, 'E', err);
+		ctl_tell(in->ctl, CTL_ERROR, err);
 		_exit(125);
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		die(in->ctl, "signalfd");
-	jail_tell(in->ctl, 'R', NULL);
+	ctl_tell(in->ctl, CTL_READY, NULL);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = in->ctl, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };
@@ -621,15 +582,15 @@ static __attribute__((noreturn)) void instance_main(struct instance *in)
 	}
 }
 
-static pid_t spawn_instance(struct instance *in, int *ctl)
+/* The mounts and the plan, from the spec; the filter came with it. */
+static void make_instance(struct instance *in, const struct guest_spec *gs,
+			  struct seccomp_prog filter)
 {
-	const struct guest_spec *gs = in->gs;
-	long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
-	int sv[2];
-	pid_t pid;
+	struct error e = { 0 };
 
+	in->gs = gs;
 	for (size_t i = 0; i < gs->n_areas; i++) {
-		const struct guest_area *g = &gs->areas[i];
+		const struct writable *g = &gs->areas[i];
 		struct jail_area *a = &in->areas[i];
 
 		*a = (struct jail_area){ .path = g->path, .kind = g->kind,
@@ -643,11 +604,21 @@ static pid_t spawn_instance(struct instance *in, int *ctl)
 	}
 	in->jail = (struct jail_spec){
 		.image = "/root", .hostname = gs->hostname, .areas = in->areas,
-		.n_areas = gs->n_areas, .uid = gs->uid, .gid = gs->gid,
-		.limits = &gs->limits,
-		.loopback = gs->network == NETWORK_HOST ? -1 :
-			    gs->network == NETWORK_LOOPBACK ? 1 : 0,
+		.n_areas = gs->n_areas,
+		.loopback = gs->service.network == NETWORK_HOST ? -1 :
+			    gs->service.network == NETWORK_LOOPBACK ? 1 : 0,
 	};
+	if (launch_plan(&in->plan, &gs->service, gs->home, NULL, NULL, &e) < 0)
+		fatal("%s: %s", SPEC_PATH, e.msg);
+	in->plan.filter = filter;
+}
+
+static pid_t spawn_instance(struct instance *in, int *ctl)
+{
+	long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+	int sv[2];
+	pid_t pid;
+
 	if (in->jail.loopback >= 0)
 		flags |= CLONE_NEWNET;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -691,14 +662,9 @@ static void send_frame(uint8_t type, const void *data, size_t len)
 		fatal("write to the channel: %s", oops());
 }
 
-/* 'O': checks the environment strings and hands a new socket to the instance. */
+/* CH_OPEN: checks the environment strings and hands a new socket to the instance. */
 static void open_connection(struct relay *r, const uint8_t *payload, size_t len)
 {
-	char msg[1 + CHANNEL_PAYLOAD_MAX], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = msg, .iov_len = 1 + len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	size_t count = 0;
 	int sv[2];
 
@@ -709,20 +675,14 @@ static void open_connection(struct relay *r, const uint8_t *payload, size_t len)
 	for (size_t i = 0; i < len; i += strlen((const char *)payload + i) + 1) {
 		const char *s = (const char *)payload + i;
 
-		if (++count > ENV_EXTRA_MAX || s[0] == '=' || !strchr(s, '='))
+		if (++count > LAUNCH_EXTRA_MAX || s[0] == '=' || !strchr(s, '='))
 			fatal("protocol: 'O' environment: not NAME=VALUE strings "
-			      "(at most %d)", ENV_EXTRA_MAX);
+			      "(at most %d)", LAUNCH_EXTRA_MAX);
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
 		fatal("socketpair: %s", oops());
-	msg[0] = 'O';
-	memcpy(msg + 1, payload, len);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
-	if (sendmsg(r->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)(1 + len))
+	if (ctl_send(r->ctl, CTL_CONN, payload, len, sv[1]) < 0)
 		fatal("hand the connection to the instance: %s", oops());
 	close(sv[1]);
 	r->svc = sv[0];
@@ -753,7 +713,8 @@ static void host_frames(struct relay *r)
 		} else if (f.type == CH_EOF) {
 			r->in_eof = r->conn;
 		} else if (f.type == CH_CLOSE) {
-			if (r->conn && !r->exited && send(r->ctl, "K", 1, MSG_NOSIGNAL) != 1)
+			if (r->conn && !r->exited &&
+			    ctl_send(r->ctl, CTL_KILL, NULL, 0, -1) < 0)
 				fatal("tell the instance to kill: %s", oops());
 		} else if (f.type != CH_DATA) {
 			fatal("protocol: frame '%c' from the host", f.type);
@@ -822,7 +783,7 @@ static void close_connection(struct relay *r)
 	r->svc = -1;
 	r->conn = 0;
 	r->tosvc_len = 0;
-	if (r->gs->recycle == RECYCLE_CONNECTION)
+	if (r->gs->service.recycle == RECYCLE_CONNECTION)
 		power_off();	/* the VM served its one connection */
 }
 
@@ -842,29 +803,30 @@ static __attribute__((noreturn)) void instance_gone(struct relay *r,
 	fatal("%s", why);
 }
 
-/* A message of the instance: 'X' or an 'E' of a service before its execve. */
+/* A message of the instance: CTL_EXITED, or CTL_ERROR of a service before
+ * its execve. */
 static void instance_message(struct relay *r)
 {
-	char buf[1 + JAIL_ERR_MAX];
-	ssize_t n = recv(r->ctl, buf, sizeof(buf) - 1, 0);
+	char buf[CTL_TEXT_MAX];
+	enum ctl_type type;
+	size_t len;
 
-	if (n <= 0)
+	if (ctl_recv(r->ctl, 0, &type, buf, sizeof(buf), &len, NULL) != 1)
 		instance_gone(r, "the instance closed its control socket");
-	buf[n] = '\0';
-	for (ssize_t i = 1; i < n; i++)
+	for (size_t i = 0; i < len; i++)
 		if (buf[i] < 32 || buf[i] > 126)
 			buf[i] = '?';
-	if (buf[0] == 'X' && r->conn && !r->exited) {
-		snprintf(r->exit_text, sizeof(r->exit_text), "%.31s", buf + 1);
+	if (type == CTL_EXITED && r->conn && !r->exited) {
+		snprintf(r->exit_text, sizeof(r->exit_text), "%.31s", buf);
 		r->exited = 1;
-	} else if (buf[0] == 'E') {
+	} else if (type == CTL_ERROR) {
 		char msg[MSG_MAX];
 
-		snprintf(msg, sizeof(msg), "service: %s", buf + 1);
+		snprintf(msg, sizeof(msg), "service: %s", buf);
 		console(msg);
 		send_frame(CH_LOG, msg, strlen(msg));
 	} else {
-		fatal("the instance sent '%c'", buf[0]);
+		fatal("the instance sent '%c'", (char)type);
 	}
 }
 
@@ -944,14 +906,14 @@ int main(void)
 	if (guestspec_parse(text, len, &gs, err, sizeof(err)) < 0)
 		fatal("%s: %s", SPEC_PATH, err);
 	free(text);
-	in.gs = r.gs = &gs;
-	in.filter = load_filter();
+	r.gs = &gs;
+	make_instance(&in, &gs, load_filter());
 	load_modules();
 	logs_disk = logs_on_disk();
 	wait_devices(logs_disk);
 	switch_root(&gs, logs_disk);
-	warm_up(&gs);
-	make_cgroup(&gs.limits);
+	warm_up(in.plan.argv.v[0]);
+	make_cgroup(&gs.service.limits);
 
 	/* SIGCHLD through a descriptor: the relay's poll sees it in turn. */
 	sigemptyset(&mask);
@@ -961,16 +923,15 @@ int main(void)
 		fatal("signalfd: %s", oops());
 	r.svc = -1;
 	r.instance = spawn_instance(&in, &r.ctl);
-	/* The instance's first word: 'R', or 'E' with why not. */
+	/* The instance's first word: CTL_READY, or CTL_ERROR with why not. */
 	{
-		char buf[1 + JAIL_ERR_MAX];
-		ssize_t n = recv(r.ctl, buf, sizeof(buf) - 1, 0);
+		char buf[CTL_TEXT_MAX];
+		enum ctl_type type;
 
-		if (n <= 0)
+		if (ctl_recv(r.ctl, 0, &type, buf, sizeof(buf), &len, NULL) != 1)
 			fatal("the instance ended while starting");
-		buf[n] = '\0';
-		if (buf[0] != 'R')
-			fatal("instance: %s", buf + 1);
+		if (type != CTL_READY)
+			fatal("instance: %s", buf);
 	}
 	send_frame(CH_READY, CHANNEL_VERSION, strlen(CHANNEL_VERSION));
 	relay(&r, sfd);

@@ -77,3 +77,13 @@ int channel_send(int fd, uint8_t type, const void *payload, size_t len)
 	}
 	return 0;
 }
+
+void channel_text(const struct channel_frame *f, char *out, size_t size)
+{
+	size_t n = f->len < size - 1 ? f->len : size - 1;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = f->payload[i] >= 0x20 && f->payload[i] < 0x7f &&
+			 f->payload[i] != '"' ? (char)f->payload[i] : '?';
+	out[n] = '\0';
+}

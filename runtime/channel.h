@@ -69,4 +69,11 @@ void channel_header(uint8_t out[CHANNEL_HEADER], uint8_t type, size_t len);
  */
 int channel_send(int fd, uint8_t type, const void *payload, size_t len);
 
+/*
+ * A frame's payload as text for a log line or a terminal: the guest is not
+ * trusted, so only printable ASCII other than '"' is kept, every other
+ * byte becomes '?'; cut to size - 1 bytes and NUL-terminated.
+ */
+void channel_text(const struct channel_frame *f, char *out, size_t size);
+
 #endif

@@ -3,13 +3,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "guestspec.h"
+#include "util.h"
 
 /* ---- parse (in the guest init: libc only) ----------------------------- */
 
@@ -18,18 +18,20 @@ struct parser {
 	unsigned line;
 	char *err;
 	size_t errlen;
-	unsigned seen;		/* SEEN_* bits of the scalar keys */
+	unsigned seen;		/* SEEN_* bits of the keys that come once */
 };
 
 enum {
-	SEEN_HOSTNAME = 1 << 0, SEEN_UID = 1 << 1, SEEN_GID = 1 << 2,
-	SEEN_WORKDIR = 1 << 3, SEEN_STDERR = 1 << 4, SEEN_RECYCLE = 1 << 5,
-	SEEN_NETWORK = 1 << 6,
+	SEEN_HOSTNAME = 1 << 0, SEEN_USER = 1 << 1, SEEN_UID = 1 << 2,
+	SEEN_GID = 1 << 3, SEEN_HOME = 1 << 4, SEEN_EXEC = 1 << 5,
+	SEEN_WORKDIR = 1 << 6, SEEN_STDERR = 1 << 7, SEEN_RECYCLE = 1 << 8,
+	SEEN_NETWORK = 1 << 9,
 	/* limits: SEEN_LIMIT << index */
-	SEEN_LIMIT = 1 << 7,
+	SEEN_LIMIT = 1 << 10,
 };
-#define SEEN_REQUIRED (SEEN_HOSTNAME | SEEN_UID | SEEN_GID | SEEN_RECYCLE | \
-		       SEEN_NETWORK)
+#define SEEN_REQUIRED (SEEN_HOSTNAME | SEEN_USER | SEEN_UID | SEEN_GID | \
+		       SEEN_HOME | SEEN_EXEC | SEEN_RECYCLE | SEEN_NETWORK)
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 static int perr(struct parser *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -86,29 +88,6 @@ static int unescape(char *s)
 	return 0;
 }
 
-/* Absolute, no empty, "." or ".." component, no trailing slash but "/". */
-static int clean_path(const char *path)
-{
-	const char *c = path;
-
-	if (path[0] != '/' || strlen(path) >= PATH_MAX)
-		return 0;
-	if (!path[1])
-		return 1;
-	while (*c == '/') {
-		const char *end = strchr(c + 1, '/');
-		size_t n = end ? (size_t)(end - c - 1) : strlen(c + 1);
-
-		if (n == 0 || (n == 1 && c[1] == '.') ||
-		    (n == 2 && c[1] == '.' && c[2] == '.'))
-			return 0;
-		if (!end)
-			return 1;
-		c = end;
-	}
-	return 0;
-}
-
 static char *dup_or_fail(struct parser *p, const char *s)
 {
 	char *d = strdup(s);
@@ -116,24 +95,6 @@ static char *dup_or_fail(struct parser *p, const char *s)
 	if (!d)
 		perr(p, "out of memory");
 	return d;
-}
-
-/* Appends s to a NULL-terminated vector of at most max entries. */
-static int push(struct parser *p, char ***v, size_t *n, size_t max,
-		const char *what, const char *s)
-{
-	char **nv;
-
-	if (*n >= max)
-		return perr(p, "more than %zu %s lines", max, what);
-	nv = realloc(*v, (*n + 2) * sizeof(**v));
-	if (!nv)
-		return perr(p, "out of memory");
-	*v = nv;
-	if (!(nv[*n] = dup_or_fail(p, s)))
-		return -1;
-	nv[++*n] = NULL;
-	return 0;
 }
 
 static int once(struct parser *p, unsigned bit, const char *key)
@@ -144,46 +105,65 @@ static int once(struct parser *p, unsigned bit, const char *key)
 	return 0;
 }
 
-static int parse_hostname(struct parser *p, const char *v)
+/* A name of the recipe's alphabet (hostname, user), at most max bytes. */
+static int parse_name(struct parser *p, unsigned bit, const char *key,
+		      const char *v, size_t max, char **out)
 {
 	size_t n = strlen(v);
 
-	if (once(p, SEEN_HOSTNAME, "hostname") < 0)
+	if (once(p, bit, key) < 0)
 		return -1;
-	if (n == 0 || n > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != n)
-		return perr(p, "hostname: not a recipe name");
-	p->gs->hostname = dup_or_fail(p, v);
-	return p->gs->hostname ? 0 : -1;
+	if (n == 0 || n > max || strspn(v, NAME_CHARS) != n)
+		return perr(p, "%s: not a recipe name", key);
+	*out = dup_or_fail(p, v);
+	return *out ? 0 : -1;
 }
 
 static int parse_id(struct parser *p, unsigned bit, const char *key,
-		    const char *v, uint64_t *out)
+		    const char *v, uint32_t *out)
 {
+	uint64_t id;
+
 	if (once(p, bit, key) < 0)
 		return -1;
-	if (parse_num(v, 1, SPEC_MAX_ID, out) < 0)
+	if (parse_num(v, 1, SPEC_MAX_ID, &id) < 0)
 		return perr(p, "%s: not a number in 1..%u", key, SPEC_MAX_ID);
+	*out = (uint32_t)id;
 	return 0;
 }
 
-static int parse_arg(struct parser *p, const char *v)
+static int parse_exec(struct parser *p, char *v)
 {
-	struct guest_spec *gs = p->gs;
-
-	if (!*v || strpbrk(v, " \t"))
-		return perr(p, "arg: empty or holds a blank");
-	if (gs->argc == 0 && v[0] != '/')
-		return perr(p, "arg: the command must be an absolute path");
-	return push(p, &gs->argv, &gs->argc, GUESTSPEC_MAX_ARGS, "arg", v);
+	if (once(p, SEEN_EXEC, "exec") < 0)
+		return -1;
+	if (unescape(v) < 0)
+		return perr(p, "exec: bad escape");
+	if (v[0] != '/')
+		return perr(p, "exec: the command must be an absolute path");
+	p->gs->service.exec = dup_or_fail(p, v);
+	return p->gs->service.exec ? 0 : -1;
 }
 
 static int parse_env(struct parser *p, char *v)
 {
+	struct service *s = &p->gs->service;
+	struct env_var *nv;
+	char *eq;
+
 	if (unescape(v) < 0)
 		return perr(p, "env: bad escape");
-	if (v[0] == '=' || !strchr(v, '='))
+	if (v[0] == '=' || !(eq = strchr(v, '=')))
 		return perr(p, "env: not NAME=VALUE");
-	return push(p, &p->gs->env, &p->gs->n_env, GUESTSPEC_MAX_ENV, "env", v);
+	if (s->n_env >= SPEC_MAX_ENV)
+		return perr(p, "more than %d env lines", SPEC_MAX_ENV);
+	if (!(nv = realloc(s->env, (s->n_env + 1) * sizeof(*nv))))
+		return perr(p, "out of memory");
+	s->env = nv;
+	*eq = '\0';
+	nv[s->n_env].name = dup_or_fail(p, v);
+	nv[s->n_env].value = dup_or_fail(p, eq + 1);
+	s->n_env++;
+	return nv[s->n_env - 1].name && nv[s->n_env - 1].value ? 0 : -1;
 }
 
 static int parse_path(struct parser *p, unsigned bit, const char *key, char *v,
@@ -191,7 +171,7 @@ static int parse_path(struct parser *p, unsigned bit, const char *key, char *v,
 {
 	if (once(p, bit, key) < 0)
 		return -1;
-	if (unescape(v) < 0 || !clean_path(v))
+	if (unescape(v) < 0 || !path_is_clean(v))
 		return perr(p, "%s: not a clean absolute path", key);
 	*out = dup_or_fail(p, v);
 	return *out ? 0 : -1;
@@ -199,13 +179,12 @@ static int parse_path(struct parser *p, unsigned bit, const char *key, char *v,
 
 static int parse_recycle(struct parser *p, const char *v)
 {
+	enum recycle *r = &p->gs->service.recycle;
+
 	if (once(p, SEEN_RECYCLE, "recycle") < 0)
 		return -1;
-	if (!strcmp(v, "connection"))
-		p->gs->recycle = RECYCLE_CONNECTION;
-	else if (!strcmp(v, "session"))
-		p->gs->recycle = RECYCLE_SESSION;
-	else
+	/* A VM has no network device to listen on: no interval. */
+	if (recycle_parse(v, r) < 0 || *r == RECYCLE_INTERVAL)
 		return perr(p, "recycle: not connection or session");
 	return 0;
 }
@@ -214,13 +193,7 @@ static int parse_network(struct parser *p, const char *v)
 {
 	if (once(p, SEEN_NETWORK, "network") < 0)
 		return -1;
-	if (!strcmp(v, "none"))
-		p->gs->network = NETWORK_NONE;
-	else if (!strcmp(v, "loopback"))
-		p->gs->network = NETWORK_LOOPBACK;
-	else if (!strcmp(v, "host"))
-		p->gs->network = NETWORK_HOST;
-	else
+	if (network_parse(v, &p->gs->service.network) < 0)
 		return perr(p, "network: not none, loopback or host");
 	return 0;
 }
@@ -229,7 +202,7 @@ static int parse_limit(struct parser *p, char *v)
 {
 	static const char *const names[] = { "memory", "pids", "nofile", "wall",
 					     "cpu", "fsize" };
-	struct limits *l = &p->gs->limits;
+	struct limits *l = &p->gs->service.limits;
 	uint64_t *fields[] = { &l->memory, &l->pids, &l->nofile, &l->wall,
 			       &l->cpu, &l->fsize };
 	char *value = strchr(v, ' ');
@@ -255,9 +228,10 @@ static int parse_limit(struct parser *p, char *v)
 static int parse_area(struct parser *p, char *v)
 {
 	struct guest_spec *gs = p->gs;
-	struct guest_area *a, *na;
+	struct writable *a, *na;
 	char *f[6], *save = NULL;
 	uint64_t size, uid, gid, mode = 0;
+	enum writable_kind kind;
 
 	for (int i = 0; i < 5; i++) {
 		f[i] = strtok_r(i ? NULL : v, " ", &save);
@@ -267,6 +241,8 @@ static int parse_area(struct parser *p, char *v)
 	f[5] = save;	/* the rest of the line: the path, spaces and all */
 	if (gs->n_areas >= SPEC_MAX_WRITABLES)
 		return perr(p, "more than %d areas", SPEC_MAX_WRITABLES);
+	if (writable_kind_parse(f[0], &kind) < 0)
+		return perr(p, "area: kind is not log, state or scratch");
 	if (parse_num(f[1], 1, SPEC_MAX_AREA, &size) < 0 ||
 	    parse_num(f[2], 0, SPEC_MAX_ID, &uid) < 0 ||
 	    parse_num(f[3], 0, SPEC_MAX_ID, &gid) < 0)
@@ -275,7 +251,7 @@ static int parse_area(struct parser *p, char *v)
 		return perr(p, "area: mode is not 4 octal digits");
 	for (const char *c = f[4]; *c; c++)
 		mode = mode * 8 + (uint64_t)(*c - '0');
-	if (!f[5] || unescape(f[5]) < 0 || !clean_path(f[5]) || !f[5][1])
+	if (!f[5] || unescape(f[5]) < 0 || !path_is_clean(f[5]) || !f[5][1])
 		return perr(p, "area: not a clean absolute path below /");
 	na = realloc(gs->areas, (gs->n_areas + 1) * sizeof(*na));
 	if (!na)
@@ -283,17 +259,10 @@ static int parse_area(struct parser *p, char *v)
 	gs->areas = na;
 	a = &na[gs->n_areas];
 	memset(a, 0, sizeof(*a));
-	if (!strcmp(f[0], "log"))
-		a->kind = WRITABLE_LOG;
-	else if (!strcmp(f[0], "state"))
-		a->kind = WRITABLE_STATE;
-	else if (!strcmp(f[0], "scratch"))
-		a->kind = WRITABLE_SCRATCH;
-	else
-		return perr(p, "area: kind is not log, state or scratch");
+	a->kind = kind;
 	a->size = size;
-	a->uid = (uid_t)uid;
-	a->gid = (gid_t)gid;
+	a->uid = (uint32_t)uid;
+	a->gid = (uint32_t)gid;
 	a->mode = (mode_t)mode;
 	if (!(a->path = dup_or_fail(p, f[5])))
 		return -1;
@@ -304,34 +273,30 @@ static int parse_area(struct parser *p, char *v)
 static int parse_line(struct parser *p, char *line)
 {
 	struct guest_spec *gs = p->gs;
+	struct service *s = &gs->service;
 	char *v = strchr(line, ' ');
-	uint64_t id;
 
 	if (!v)
 		return perr(p, "not KEY VALUE");
 	*v++ = '\0';
 	if (!strcmp(line, "hostname"))
-		return parse_hostname(p, v);
-	if (!strcmp(line, "uid")) {
-		if (parse_id(p, SEEN_UID, "uid", v, &id) < 0)
-			return -1;
-		gs->uid = (uid_t)id;
-		return 0;
-	}
-	if (!strcmp(line, "gid")) {
-		if (parse_id(p, SEEN_GID, "gid", v, &id) < 0)
-			return -1;
-		gs->gid = (gid_t)id;
-		return 0;
-	}
-	if (!strcmp(line, "arg"))
-		return parse_arg(p, v);
+		return parse_name(p, SEEN_HOSTNAME, "hostname", v, 64, &gs->hostname);
+	if (!strcmp(line, "user"))
+		return parse_name(p, SEEN_USER, "user", v, 32, &s->user);
+	if (!strcmp(line, "uid"))
+		return parse_id(p, SEEN_UID, "uid", v, &s->uid);
+	if (!strcmp(line, "gid"))
+		return parse_id(p, SEEN_GID, "gid", v, &s->gid);
+	if (!strcmp(line, "home"))
+		return parse_path(p, SEEN_HOME, "home", v, &gs->home);
+	if (!strcmp(line, "exec"))
+		return parse_exec(p, v);
 	if (!strcmp(line, "env"))
 		return parse_env(p, v);
 	if (!strcmp(line, "workdir"))
-		return parse_path(p, SEEN_WORKDIR, "workdir", v, &gs->workdir);
+		return parse_path(p, SEEN_WORKDIR, "workdir", v, &s->workdir);
 	if (!strcmp(line, "stderr"))
-		return parse_path(p, SEEN_STDERR, "stderr", v, &gs->stderr_path);
+		return parse_path(p, SEEN_STDERR, "stderr", v, &s->stderr_path);
 	if (!strcmp(line, "recycle"))
 		return parse_recycle(p, v);
 	if (!strcmp(line, "network"))
@@ -369,8 +334,9 @@ static int parse_lines(struct parser *p, char *text)
 	}
 	if (!ended)
 		return perr(p, "the spec is cut short (no \"end\")");
-	if ((p->seen & SEEN_REQUIRED) != SEEN_REQUIRED || p->gs->argc == 0)
-		return perr(p, "hostname, uid, gid, arg, recycle or network missing");
+	if ((p->seen & SEEN_REQUIRED) != SEEN_REQUIRED)
+		return perr(p, "hostname, user, uid, gid, home, exec, recycle or "
+			    "network missing");
 	return 0;
 }
 
@@ -390,10 +356,9 @@ int guestspec_parse(const char *data, size_t len, struct guest_spec *gs,
 		return perr(&p, "out of memory");
 	memcpy(text, data, len);
 	text[len] = '\0';
+	gs->service.present = 1;
 	rc = parse_lines(&p, text);
 	free(text);
-	if (rc == 0 && !gs->workdir && !(gs->workdir = strdup("/")))
-		rc = perr(&p, "out of memory");
 	if (rc < 0)
 		guestspec_free(gs);
 	return rc;
@@ -401,17 +366,11 @@ int guestspec_parse(const char *data, size_t len, struct guest_spec *gs,
 
 void guestspec_free(struct guest_spec *gs)
 {
-	for (size_t i = 0; gs->argv && i < gs->argc; i++)
-		free(gs->argv[i]);
-	for (size_t i = 0; gs->env && i < gs->n_env; i++)
-		free(gs->env[i]);
 	for (size_t i = 0; i < gs->n_areas; i++)
 		free(gs->areas[i].path);
-	free(gs->argv);
-	free(gs->env);
 	free(gs->areas);
 	free(gs->hostname);
-	free(gs->workdir);
-	free(gs->stderr_path);
+	free(gs->home);
+	service_free(&gs->service);
 	memset(gs, 0, sizeof(*gs));
 }

@@ -4,20 +4,24 @@
  *
  * A jail's supervisor reads the manifest (libxml2) and makes the instance
  * itself. In a VM the instance is made by the guest init, a small static
- * program that links no libxml2: the build therefore renders what the init
- * needs from the recipe into a short text, /imgtool/spec in the initramfs.
+ * program that links no libxml2: the build therefore renders the service
+ * spec from the recipe into a short text, /imgtool/spec in the initramfs.
+ * It carries the same struct service the manifest does, so that the init
+ * builds the launch plan with the same launch_plan() as the supervisor
+ * (launch.h), from the same fields.
  *
- * The format is line based, one "KEY VALUE" per line, in this order:
+ * The format is line based, one "KEY VALUE" per line:
  *
- *	imgtool-guestspec 1		the first line, exactly
+ *	imgtool-guestspec 2		the first line, exactly
  *	hostname web			the recipe name
- *	uid 100				the service user, never 0
+ *	user www			the service user: name, ids, home
+ *	uid 100				(never 0)
  *	gid 100
- *	arg /bin/busybox		argv, one line each, split like
- *	arg httpd			supervisor/setup.c splits <exec>
- *	env PATH=/usr/local/bin:...	the base environment, in order
- *	workdir /www
- *	stderr /var/log/httpd/access.log	(absent: /dev/null)
+ *	home /www
+ *	exec /bin/busybox httpd -i	the command line, as in the recipe
+ *	env NAME=VALUE			the recipe's variables, in order
+ *	workdir /www			(absent: the home)
+ *	stderr /var/log/httpd/err.log	(absent: /dev/null)
  *	recycle connection		connection | session
  *	network none			none | loopback | host
  *	limit memory 33554432		memory pids nofile wall cpu fsize;
@@ -26,10 +30,10 @@
  *					kind size uid gid mode(octal) path
  *	end				the last line: a cut file is refused
  *
- * Text after the key's single space runs to the end of the line. In env,
- * workdir, stderr and area paths, a backslash is written "\\" and a newline
- * "\n", so any value survives; arg values never hold blanks. The lines
- * between the first and "end" may come in any order; scalar keys at most
+ * Text after the key's single space runs to the end of the line. In exec,
+ * env, home, workdir, stderr and area paths, a backslash is written "\\"
+ * and a newline "\n", so any value survives. The lines between the first
+ * and "end" may come in any order; keys other than env and area at most
  * once.
  *
  * The spec comes from the build, but the parser still treats it as input:
@@ -46,20 +50,9 @@
 #include <sys/types.h>
 #include "spec.h"
 
-#define GUESTSPEC_MAGIC "imgtool-guestspec 1"
+#define GUESTSPEC_MAGIC "imgtool-guestspec 2"
 #define GUESTSPEC_MAX_BYTES (1u << 20)	/* the whole spec */
-#define GUESTSPEC_MAX_ARGS 256
-#define GUESTSPEC_MAX_ENV (SPEC_MAX_ENV + 8)	/* the recipe's and ours */
 #define GUESTSPEC_ERR_MAX 256
-
-struct guest_area {
-	char *path;
-	enum writable_kind kind;
-	uint64_t size;
-	uid_t uid;
-	gid_t gid;
-	mode_t mode;
-};
 
 /*
  * The kernel command line of a VM (imgsupd fills it into the domain
@@ -77,21 +70,13 @@ struct guest_area {
 
 struct guest_spec {
 	char *hostname;
-	uid_t uid;
-	gid_t gid;
-	char **argv;		/* NULL-terminated, argv[0] absolute */
-	size_t argc;
-	char **env;		/* NULL-terminated NAME=VALUE */
-	size_t n_env;
-	char *workdir;		/* "/" when the spec has none */
-	char *stderr_path;	/* NULL: /dev/null */
-	enum recycle recycle;	/* connection or session */
-	enum network network;
-	struct limits limits;
-	struct guest_area *areas;
+	char *home;		/* the service user's home */
+	struct service service;	/* present, user, uid, gid, exec, env,
+				   workdir, stderr_path, recycle, network,
+				   limits; the rest stays 0 */
+	struct writable *areas;
 	size_t n_areas;
 };
-
 
 /*
  * Parses len bytes of data. Returns 0, or -1 with a message in err

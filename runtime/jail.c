@@ -1,5 +1,5 @@
 /*
- * jail.c - the mount plan and privilege drop of an instance (see jail.h).
+ * jail.c - the mount plan of an instance (see jail.h).
  */
 #include <errno.h>
 #include <grp.h>
@@ -21,17 +21,7 @@
 #include <linux/capability.h>
 
 #include "jail.h"
-
-/* Formats "what path: strerror(errno)" into err; returns -1. */
-static int fail(char *err, size_t n, const char *what, const char *path)
-{
-	int saved = errno;
-
-	snprintf(err, n, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
-		 strerror(saved));
-	errno = saved;
-	return -1;
-}
+#include "util.h"
 
 static int join(char *out, size_t n, const char *a, const char *b)
 {
@@ -57,16 +47,16 @@ static int mount_proc(const char *root, char *err, size_t n)
 
 	if (join(proc, sizeof(proc), root, "/proc") < 0 ||
 	    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return fail(err, n, "mount proc on", proc);
+		return msg_errno(err, n, "mount proc on", proc);
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
 		if (join(p, sizeof(p), proc, ro[i]) < 0)
-			return fail(err, n, "path", ro[i]);
+			return msg_errno(err, n, "path", ro[i]);
 		if (access(p, F_OK) < 0)
 			continue;	/* not every kernel has /proc/bus */
 		if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
 		    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
 			  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-			return fail(err, n, "read-only bind of", p);
+			return msg_errno(err, n, "read-only bind of", p);
 	}
 	return 0;
 }
@@ -90,21 +80,21 @@ static int mount_dev(const char *root, char *err, size_t n)
 	if (join(dev, sizeof(dev), root, "/dev") < 0 ||
 	    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
 		  "mode=0755,size=64k,nr_inodes=32") < 0)
-		return fail(err, n, "mount tmpfs on", dev);
+		return msg_errno(err, n, "mount tmpfs on", dev);
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		if (snprintf(p, sizeof(p), "%s/%s", dev, nodes[i].name) >= (int)sizeof(p) ||
 		    mknod(p, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
 		    chmod(p, 0666) < 0)
-			return fail(err, n, "mknod", p);
+			return msg_errno(err, n, "mknod", p);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		if (snprintf(p, sizeof(p), "%s/%s", dev, links[i][0]) >= (int)sizeof(p) ||
 		    symlink(links[i][1], p) < 0)
-			return fail(err, n, "symlink", p);
+			return msg_errno(err, n, "symlink", p);
 	}
 	if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
 		  "mode=0755,size=64k,nr_inodes=32") < 0)
-		return fail(err, n, "remount read-only", dev);
+		return msg_errno(err, n, "remount read-only", dev);
 	return 0;
 }
 
@@ -113,11 +103,11 @@ static int mount_bind_area(const struct jail_area *a, const char *target,
 			   char *err, size_t n)
 {
 	if (mount(a->source, target, NULL, MS_BIND, NULL) < 0)
-		return fail(err, n, "bind", a->source);
+		return msg_errno(err, n, "bind", a->source);
 	/* Writable, but nothing on it runs, and no devices or setuid. */
 	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV |
 		  MS_NOEXEC, NULL) < 0)
-		return fail(err, n, "remount", target);
+		return msg_errno(err, n, "remount", target);
 	return 0;
 }
 
@@ -132,7 +122,7 @@ static int mount_scratch_area(const struct jail_area *a, const char *target,
 		 (unsigned)a->gid);
 	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  opts) < 0)
-		return fail(err, n, "mount tmpfs on", target);
+		return msg_errno(err, n, "mount tmpfs on", target);
 	return 0;
 }
 
@@ -144,7 +134,7 @@ static int mount_areas(const struct jail_spec *s, char *err, size_t n)
 		const struct jail_area *a = &s->areas[i];
 
 		if (join(target, sizeof(target), s->image, a->path) < 0)
-			return fail(err, n, "path", a->path);
+			return msg_errno(err, n, "path", a->path);
 		if (a->kind == WRITABLE_SCRATCH ? mount_scratch_area(a, target, err, n) < 0 :
 		    mount_bind_area(a, target, err, n) < 0)
 			return -1;
@@ -160,13 +150,13 @@ static int mount_areas(const struct jail_spec *s, char *err, size_t n)
 static int pivot(const char *root, char *err, size_t n)
 {
 	if (chdir(root) < 0)
-		return fail(err, n, "chdir", root);
+		return msg_errno(err, n, "chdir", root);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return fail(err, n, "pivot_root", root);
+		return msg_errno(err, n, "pivot_root", root);
 	if (umount2(".", MNT_DETACH) < 0)
-		return fail(err, n, "detach old root", NULL);
+		return msg_errno(err, n, "detach old root", NULL);
 	if (chdir("/") < 0)
-		return fail(err, n, "chdir", "/");
+		return msg_errno(err, n, "chdir", "/");
 	return 0;
 }
 
@@ -177,12 +167,12 @@ static int loopback_up(char *err, size_t n)
 	int rc = 0, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
-		return fail(err, n, "socket", NULL);
+		return msg_errno(err, n, "socket", NULL);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		rc = fail(err, n, "SIOCGIFFLAGS", "lo");
+		rc = msg_errno(err, n, "SIOCGIFFLAGS", "lo");
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (rc == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		rc = fail(err, n, "SIOCSIFFLAGS", "lo");
+		rc = msg_errno(err, n, "SIOCSIFFLAGS", "lo");
 	close(fd);
 	return rc;
 }
@@ -195,138 +185,8 @@ int jail_enter(const struct jail_spec *s, char *err, size_t errlen)
 	    pivot(s->image, err, errlen) < 0)
 		return -1;
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
-		return fail(err, errlen, "sethostname", s->hostname);
+		return msg_errno(err, errlen, "sethostname", s->hostname);
 	if (s->loopback > 0 && loopback_up(err, errlen) < 0)
 		return -1;
 	return 0;
-}
-
-static int set_limit(int resource, uint64_t value, const char *name, char *err,
-		     size_t n)
-{
-	struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
-
-	if (setrlimit(resource, &rl) < 0)
-		return fail(err, n, "setrlimit", name);
-	return 0;
-}
-
-static int set_rlimits(const struct limits *l, char *err, size_t n)
-{
-	/* No core dumps: they would land in a writable area with our memory. */
-	if (set_limit(RLIMIT_CORE, 0, "core", err, n) < 0)
-		return -1;
-	if (l->nofile && set_limit(RLIMIT_NOFILE, l->nofile, "nofile", err, n) < 0)
-		return -1;
-	if (l->cpu && set_limit(RLIMIT_CPU, l->cpu, "cpu", err, n) < 0)
-		return -1;
-	if (l->fsize && set_limit(RLIMIT_FSIZE, l->fsize, "fsize", err, n) < 0)
-		return -1;
-	return 0;
-}
-
-/* Closes every descriptor above 2 that is not in keep (sorted or not). */
-static int close_stray_fds(const int *keep, char *err, size_t n)
-{
-	unsigned lo = 3;
-
-	for (;;) {
-		unsigned next = ~0U;
-
-		for (const int *k = keep; k && *k >= 0; k++)
-			if ((unsigned)*k >= lo && (unsigned)*k < next)
-				next = (unsigned)*k;
-		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) < 0)
-			return fail(err, n, "close_range", NULL);
-		if (next == ~0U)
-			return 0;
-		lo = next + 1;
-	}
-}
-
-/* Drops every capability from the bounding set, up to the kernel's last. */
-static int drop_bounding_set(char *err, size_t n)
-{
-	for (int cap = 0; cap <= 63; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
-			continue;
-		if (errno == EINVAL)
-			break;	/* past the last capability this kernel knows */
-		return fail(err, n, "PR_CAPBSET_DROP", NULL);
-	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
-	    errno != EINVAL)
-		return fail(err, n, "PR_CAP_AMBIENT_CLEAR_ALL", NULL);
-	return 0;
-}
-
-static int switch_ids(uid_t uid, gid_t gid, char *err, size_t n)
-{
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-
-	if (uid == 0 || gid == 0) {
-		snprintf(err, n, "refusing to run the service as root");
-		return -1;
-	}
-	if (setgroups(1, &gid) < 0)
-		return fail(err, n, "setgroups", NULL);
-	if (setresgid(gid, gid, gid) < 0)
-		return fail(err, n, "setresgid", NULL);
-	if (setresuid(uid, uid, uid) < 0)
-		return fail(err, n, "setresuid", NULL);
-	/* Read them back: a failed or partial switch must not go unnoticed. */
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
-	    sg != gid) {
-		snprintf(err, n, "ids did not switch to %u:%u", (unsigned)uid,
-			 (unsigned)gid);
-		return -1;
-	}
-	return 0;
-}
-
-/* The uid switch cleared effective and permitted; inheritable must go too. */
-static int clear_capabilities(char *err, size_t n)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = { 0 };
-
-	if (syscall(SYS_capset, &h, d) < 0)
-		return fail(err, n, "capset", NULL);
-	if (syscall(SYS_capget, &h, d) < 0)
-		return fail(err, n, "capget", NULL);
-	for (int i = 0; i < 2; i++) {
-		if (d[i].effective || d[i].permitted || d[i].inheritable) {
-			snprintf(err, n, "capabilities remain after the drop");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int jail_drop(const struct jail_spec *s, const int *keep_fds, char *err,
-	      size_t errlen)
-{
-	if (set_rlimits(s->limits, err, errlen) < 0 ||
-	    close_stray_fds(keep_fds, err, errlen) < 0 ||
-	    drop_bounding_set(err, errlen) < 0 ||
-	    switch_ids(s->uid, s->gid, err, errlen) < 0 ||
-	    clear_capabilities(err, errlen) < 0)
-		return -1;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(err, errlen, "PR_SET_NO_NEW_PRIVS", NULL);
-	return 0;
-}
-
-void jail_tell(int ctl, char type, const char *text)
-{
-	char buf[1 + JAIL_ERR_MAX];
-	size_t len = text ? strnlen(text, JAIL_ERR_MAX - 1) : 0;
-
-	buf[0] = type;
-	if (len)
-		memcpy(buf + 1, text, len);
-	if (send(ctl, buf, 1 + len, MSG_NOSIGNAL) < 0)
-		_exit(126);
 }

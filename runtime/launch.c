@@ -1,11 +1,336 @@
 /*
- * launch.c - starting the service (see launch.h).
+ * launch.c - starting the service: the plan and its two steps (see
+ * launch.h).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 
+#include "control.h"
 #include "launch.h"
+
+/* ---- the plan ----------------------------------------------------------- */
+
+/* Fails with the plan emptied: nothing half-built is left to free. */
+static int plan_bad(struct launch *l, struct error *e, const char *where,
+		    const char *what)
+{
+	launch_free(l);
+	return error_bad(e, "%s: %s", where, what);
+}
+
+int launch_plan(struct launch *l, const struct service *s, const char *home,
+		char *const *command, const char *term, struct error *e)
+{
+	const char *where = s->at.file ? s->at.file : "service";
+
+	memset(l, 0, sizeof(*l));
+	if (command && command[0]) {
+		for (char *const *a = command; *a; a++)
+			strv_push(&l->argv, xstrdup(*a));
+	} else {
+		char *copy = xstrdup(s->exec ? s->exec : ""), *save = NULL;
+
+		for (char *t = strtok_r(copy, " \t\n", &save); t;
+		     t = strtok_r(NULL, " \t\n", &save))
+			strv_push(&l->argv, xstrdup(t));
+		free(copy);
+	}
+	if (!l->argv.n || l->argv.v[0][0] != '/')
+		return plan_bad(l, e, where, "exec: the command must be an "
+				"absolute path in the image");
+	if (l->argv.n > LAUNCH_ARGS_MAX)
+		return plan_bad(l, e, where, "exec: more words than "
+				"LAUNCH_ARGS_MAX (256)");
+	if (s->uid == 0 || s->gid == 0)
+		return plan_bad(l, e, where, "the service never runs as root");
+	if (!home)
+		home = "/";
+	strv_push(&l->env, xstrdup("PATH=" LAUNCH_PATH));
+	strv_push(&l->env, xasprintf("HOME=%s", home));
+	strv_push(&l->env, xasprintf("USER=%s", s->user ? s->user : ""));
+	strv_push(&l->env, xasprintf("LOGNAME=%s", s->user ? s->user : ""));
+	if (term)
+		strv_push(&l->env, xasprintf("TERM=%s", term));
+	for (size_t i = 0; i < s->n_env && i < SPEC_MAX_ENV; i++)
+		strv_push(&l->env, xasprintf("%s=%s", s->env[i].name,
+					     s->env[i].value));
+	l->workdir = xstrdup(s->workdir ? s->workdir : home);
+	l->stderr_path = s->stderr_path ? xstrdup(s->stderr_path) : NULL;
+	l->uid = s->uid;
+	l->gid = s->gid;
+	l->limits = s->limits;
+	return 0;
+}
+
+void launch_free(struct launch *l)
+{
+	strv_free(&l->argv);
+	strv_free(&l->env);
+	free(l->workdir);
+	free(l->stderr_path);
+	l->workdir = l->stderr_path = NULL;
+}
+
+size_t launch_tcp_env(char *buf, size_t size, const char *remote_ip,
+		      const char *remote_port, const char *local_ip,
+		      const char *local_port)
+{
+	const char *vars[][2] = {
+		{ "PROTO", "TCP" },
+		{ "TCPREMOTEIP", remote_ip }, { "TCPREMOTEPORT", remote_port },
+		{ "TCPLOCALIP", local_ip }, { "TCPLOCALPORT", local_port },
+		{ "REMOTE_ADDR", remote_ip }, { "REMOTE_PORT", remote_port },
+	};
+	size_t len = 0;
+
+	if (!remote_ip || !remote_ip[0])
+		return 0;
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		int n = snprintf(buf + len, size - len, "%s=%s", vars[i][0],
+				 vars[i][1] ? vars[i][1] : "");
+
+		if (n < 0 || (size_t)n + 1 > size - len)
+			break;	/* cannot happen with addresses and ports */
+		len += (size_t)n + 1;
+	}
+	return len;
+}
+
+/* ---- step 1: the user and the limits ------------------------------------- */
+
+static int set_limit(int resource, uint64_t value, const char *name, char *err,
+		     size_t n)
+{
+	struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
+
+	if (setrlimit(resource, &rl) < 0)
+		return msg_errno(err, n, "setrlimit", name);
+	return 0;
+}
+
+static int set_rlimits(const struct limits *l, char *err, size_t n)
+{
+	/* No core dumps: they would land in a writable area with our memory. */
+	if (set_limit(RLIMIT_CORE, 0, "core", err, n) < 0)
+		return -1;
+	if (l->nofile && set_limit(RLIMIT_NOFILE, l->nofile, "nofile", err, n) < 0)
+		return -1;
+	if (l->cpu && set_limit(RLIMIT_CPU, l->cpu, "cpu", err, n) < 0)
+		return -1;
+	if (l->fsize && set_limit(RLIMIT_FSIZE, l->fsize, "fsize", err, n) < 0)
+		return -1;
+	return 0;
+}
+
+/* Closes every descriptor above 2 that is not in keep (sorted or not). */
+static int close_stray_fds(const int *keep, char *err, size_t n)
+{
+	unsigned lo = 3;
+
+	for (;;) {
+		unsigned next = ~0U;
+
+		for (const int *k = keep; k && *k >= 0; k++)
+			if ((unsigned)*k >= lo && (unsigned)*k < next)
+				next = (unsigned)*k;
+		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) < 0)
+			return msg_errno(err, n, "close_range", NULL);
+		if (next == ~0U)
+			return 0;
+		lo = next + 1;
+	}
+}
+
+/* Drops every capability from the bounding set, up to the kernel's last. */
+static int drop_bounding_set(char *err, size_t n)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL)
+			break;	/* past the last capability this kernel knows */
+		return msg_errno(err, n, "PR_CAPBSET_DROP", NULL);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return msg_errno(err, n, "PR_CAP_AMBIENT_CLEAR_ALL", NULL);
+	return 0;
+}
+
+static int switch_ids(uid_t uid, gid_t gid, char *err, size_t n)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (uid == 0 || gid == 0) {
+		snprintf(err, n, "refusing to run the service as root");
+		return -1;
+	}
+	if (setgroups(1, &gid) < 0)
+		return msg_errno(err, n, "setgroups", NULL);
+	if (setresgid(gid, gid, gid) < 0)
+		return msg_errno(err, n, "setresgid", NULL);
+	if (setresuid(uid, uid, uid) < 0)
+		return msg_errno(err, n, "setresuid", NULL);
+	/* Read them back: a failed or partial switch must not go unnoticed. */
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
+	    sg != gid) {
+		snprintf(err, n, "ids did not switch to %u:%u", (unsigned)uid,
+			 (unsigned)gid);
+		return -1;
+	}
+	return 0;
+}
+
+/* The uid switch cleared effective and permitted; inheritable must go too. */
+static int clear_capabilities(char *err, size_t n)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capset, &h, d) < 0)
+		return msg_errno(err, n, "capset", NULL);
+	if (syscall(SYS_capget, &h, d) < 0)
+		return msg_errno(err, n, "capget", NULL);
+	for (int i = 0; i < 2; i++) {
+		if (d[i].effective || d[i].permitted || d[i].inheritable) {
+			snprintf(err, n, "capabilities remain after the drop");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int launch_drop(const struct launch *l, const int *keep_fds, char *err,
+		size_t errlen)
+{
+	if (set_rlimits(&l->limits, err, errlen) < 0 ||
+	    close_stray_fds(keep_fds, err, errlen) < 0 ||
+	    drop_bounding_set(err, errlen) < 0 ||
+	    switch_ids(l->uid, l->gid, err, errlen) < 0 ||
+	    clear_capabilities(err, errlen) < 0)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return msg_errno(err, errlen, "PR_SET_NO_NEW_PRIVS", NULL);
+	return 0;
+}
+
+/* ---- step 2: the rest, then execve --------------------------------------- */
+
+static __attribute__((noreturn)) void die(int ctl, const char *what,
+					  const char *path)
+{
+	char err[LAUNCH_ERR_MAX];
+
+	msg_errno(err, sizeof(err), what, path);
+	ctl_tell(ctl, CTL_ERROR, err);
+	_exit(125);
+}
+
+/*
+ * stderr is opened as the service user, so that a new log file is the
+ * service's. A file that cannot be opened leaves the service with
+ * /dev/null: it still serves.
+ */
+static void setup_stdio(const struct launch *l, const struct launch_io *io,
+			int ctl)
+{
+	int err, in = io->conn;
+
+	err = open(l->stderr_path ? l->stderr_path : "/dev/null",
+		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (err < 0)
+		err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (err < 0 || dup2(err, STDERR_FILENO) < 0)
+		die(ctl, "stderr", l->stderr_path);
+	if (io->listen_fd >= 0) {
+		/*
+		 * The socket arrives close-on-exec; dup2 onto fd 3 clears that,
+		 * but not when it already is fd 3.
+		 */
+		if (io->listen_fd == LAUNCH_LISTEN_FD ?
+		    fcntl(io->listen_fd, F_SETFD, 0) < 0 :
+		    dup2(io->listen_fd, LAUNCH_LISTEN_FD) < 0)
+			die(ctl, "place the listening socket", NULL);
+	}
+	if (in < 0 && (in = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		die(ctl, "open", "/dev/null");
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(in, STDOUT_FILENO) < 0)
+		die(ctl, "stdin and stdout", NULL);
+}
+
+/* The plan's environment, the connection's variables, LISTEN_*. */
+static void make_env(const struct launch *l, const struct launch_io *io,
+		     char **env, size_t max)
+{
+	size_t n = 0, extra = 0;
+
+	for (size_t i = 0; i < l->env.n && n + 1 < max; i++)
+		env[n++] = l->env.v[i];
+	for (const char *p = io->extra; p && p < io->extra + io->extra_len &&
+	     extra < LAUNCH_EXTRA_MAX && n + 1 < max; p += strlen(p) + 1, extra++)
+		env[n++] = (char *)p;
+	if (io->listen_fd >= 0 && n + 3 < max) {
+		env[n++] = "LISTEN_FDS=1";
+		/* The service is PID 1 of its namespace. */
+		env[n++] = "LISTEN_PID=1";
+	}
+	env[n] = NULL;
+}
+
+/* Whether launch_drop() ran: the ids are the plan's, no_new_privs is set. */
+static int dropped(const struct launch *l)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	return getresuid(&ru, &eu, &su) == 0 && getresgid(&rg, &eg, &sg) == 0 &&
+	       ru == l->uid && eu == l->uid && su == l->uid && rg == l->gid &&
+	       eg == l->gid && sg == l->gid &&
+	       prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+}
+
+void launch_exec(const struct launch *l, const struct launch_io *io, int ctl)
+{
+	char *env[LAUNCH_ENV_MAX + LAUNCH_EXTRA_MAX + 3];
+	sigset_t none;
+
+	if (!dropped(l)) {
+		ctl_tell(ctl, CTL_ERROR, "the service would start without its "
+			 "privilege drop");
+		_exit(125);
+	}
+	if (!l->keep_stdio)
+		setup_stdio(l, io, ctl);
+	if (chdir(l->workdir) < 0)
+		die(ctl, "workdir", l->workdir);
+	make_env(l, io, env, sizeof(env) / sizeof(env[0]));
+	/* Whoever forked us may block and ignore signals for itself, not for
+	 * the service: a blocked SIGTERM would make the service unstoppable. */
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 ||
+	    signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+		die(ctl, "reset the signal mask", NULL);
+	/* Filter last: nothing after it but execve, which it must allow. */
+	if (seccomp_install(&l->filter) < 0)
+		die(ctl, "install the seccomp filter", NULL);
+	execve(l->argv.v[0], l->argv.v, env);
+	die(ctl, "execve", l->argv.v[0]);
+}
+
+/* ---- the filter ----------------------------------------------------------- */
 
 /*
  * Runs in the freshly cloned child, just before execve: no allocation, one

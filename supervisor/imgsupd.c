@@ -37,6 +37,9 @@
 
 #include "imagefile.h"
 #include "supervisor.h"
+#ifdef IMGSUPD_VM
+#include "vm.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -173,7 +176,7 @@ static int serve(struct supervisor *sv, struct error *e)
 
 	if (vm_attach(sv, e) < 0)
 		return -1;
-	rc = vm_serve(sv);
+	rc = sv->o->run ? vm_run_once(sv) : vm_serve(sv);
 	vm_detach(sv);
 	return rc;
 #else

@@ -18,19 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "instance.h"
 #include "launch.h"
 
 #define CLONE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
-#define ENV_MAX 320	/* the recipe's at most 256, ours, and the addresses' */
-#define ENV_ADDED 8	/* variables make_env adds: LISTEN_* or the seven TCP/CGI ones */
-#define LISTEN_FD 3
-
-struct ctl_msg {
-	char type;
-	char remote_ip[ADDR_MAX], remote_port[8];
-	char local_ip[ADDR_MAX], local_port[8];
-};
+#define SESSION_MAX 256	/* service processes one session may have at once */
 
 uint64_t now_ms(void)
 {
@@ -60,128 +53,74 @@ void format_addr(const struct sockaddr_storage *ss, char *ip, size_t n,
 	snprintf(port, pn, "%u", p);
 }
 
-/* ---- inside the instance ---------------------------------------------- */
+/* ---- inside the instance ----------------------------------------------- */
 
 static __attribute__((noreturn)) void die(int ctl, const char *err)
 {
-	jail_tell(ctl, 'E', err);
+	ctl_tell(ctl, CTL_ERROR, err);
 	_exit(125);
 }
 
-/* Receives one message and, with it, at most one descriptor. */
-static int recv_msg(int ctl, struct ctl_msg *m, int *fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c;
-	ssize_t n;
+/* The work the supervisor sends: a connection or the listening socket. */
+struct work {
+	enum ctl_type type;
+	int fd;
+	char env[CTL_PAYLOAD_MAX];	/* CTL_CONN: the variables it adds */
+	size_t env_len;
+};
 
-	*fd = -1;
-	n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
+/* Receives one piece of work; -1 when the supervisor is gone or done. */
+static int recv_work(int ctl, struct work *w)
+{
+	if (ctl_recv(ctl, 0, &w->type, w->env, sizeof(w->env), &w->env_len,
+		     &w->fd) != 1 || w->fd < 0 ||
+	    (w->type != CTL_CONN && w->type != CTL_LISTEN))
 		return -1;
-	c = CMSG_FIRSTHDR(&mh);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if ((size_t)n != sizeof(*m) || *fd < 0)
-		return -1;
-	m->remote_ip[ADDR_MAX - 1] = m->local_ip[ADDR_MAX - 1] = '\0';
-	m->remote_port[7] = m->local_port[7] = '\0';
 	return 0;
 }
 
-static void env_add(char **env, size_t *n, const char *name, const char *value)
-{
-	static char store[ENV_ADDED][160];
-	static size_t used;
-
-	if (*n + 1 >= ENV_MAX || used >= sizeof(store) / sizeof(store[0]))
-		return;
-	snprintf(store[used], sizeof(store[used]), "%s=%s", name, value);
-	env[(*n)++] = store[used++];
-	env[*n] = NULL;
-}
-
-/* The base environment plus the ucspi-tcp and CGI names of the addresses. */
-static void make_env(const struct instance_config *cfg, const struct ctl_msg *m,
-		     char **env)
-{
-	size_t n = 0;
-
-	for (char **e = cfg->env; e && *e && n + 1 < ENV_MAX; e++)
-		env[n++] = *e;
-	env[n] = NULL;
-	if (m->type == 'L') {
-		env_add(env, &n, "LISTEN_FDS", "1");
-		env_add(env, &n, "LISTEN_PID", "1");
-		return;
-	}
-	if (!m->remote_ip[0])
-		return;
-	env_add(env, &n, "PROTO", "TCP");
-	env_add(env, &n, "TCPREMOTEIP", m->remote_ip);
-	env_add(env, &n, "TCPREMOTEPORT", m->remote_port);
-	env_add(env, &n, "TCPLOCALIP", m->local_ip);
-	env_add(env, &n, "TCPLOCALPORT", m->local_port);
-	env_add(env, &n, "REMOTE_ADDR", m->remote_ip);
-	env_add(env, &n, "REMOTE_PORT", m->remote_port);
-}
-
-/* stdin and stdout are the connection (or the terminal), stderr the log. */
-static void setup_stdio(const struct instance_config *cfg, int ctl, int fd,
-			char type)
-{
-	int err;
-
-	if (cfg->tty)
-		return;	/* imgtool run: the terminal stays stdin, stdout, stderr */
-	err = open(cfg->stderr_path ? cfg->stderr_path : "/dev/null",
-		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (err < 0)
-		err = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (err < 0 || dup2(err, STDERR_FILENO) < 0)
-		die(ctl, "cannot set up stderr");
-	if (type == 'L') {
-		/*
-		 * The socket arrives close-on-exec; dup2 onto fd 3 clears that,
-		 * but not when it already is fd 3. stdin and stdout are still
-		 * the supervisor's: the service gets /dev/null instead.
-		 */
-		if (fd == LISTEN_FD ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, LISTEN_FD) < 0)
-			die(ctl, "cannot place the listening socket");
-		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	}
-	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
-		die(ctl, "cannot set up stdin and stdout");
-}
-
-/* The last steps: stdio, environment, seccomp, execve. */
 static __attribute__((noreturn)) void run_service(const struct instance_config *cfg,
-						  int ctl, int fd,
-						  const struct ctl_msg *m)
+						  int ctl, const struct work *w)
 {
-	static char *env[ENV_MAX];
-	char err[JAIL_ERR_MAX];
+	struct launch_io io = { .conn = -1, .listen_fd = -1 };
 
-	sigset_t none;
+	if (w->type == CTL_LISTEN) {
+		io.listen_fd = w->fd;
+	} else if (!cfg->tty) {
+		io.conn = w->fd;
+		io.extra = w->env;
+		io.extra_len = w->env_len;
+	}
+	launch_exec(&cfg->plan, &io, ctl);
+}
 
-	setup_stdio(cfg, ctl, fd, m->type);
-	make_env(cfg, m, env);
-	/* The supervisor blocks and ignores signals for itself, not for the
-	 * service: a blocked SIGTERM would make the service unstoppable. */
-	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 ||
-	    signal(SIGPIPE, SIG_DFL) == SIG_ERR)
-		die(ctl, "cannot reset the signal mask");
-	/* Filter last: nothing after it but execve, which it must allow. */
-	if (seccomp_install(&cfg->seccomp) < 0)
-		die(ctl, "cannot install the seccomp filter");
-	execve(cfg->argv[0], cfg->argv, env);
-	snprintf(err, sizeof(err), "execve %s: %s", cfg->argv[0], strerror(errno));
-	die(ctl, err);
+/* "exit=N" or "signal=N", the texts of CTL_EXITED. */
+static void exit_text(int status, char *out, size_t n)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, n, "signal=%d", WTERMSIG(status));
+	else
+		snprintf(out, n, "exit=%d", WEXITSTATUS(status));
+}
+
+/* Reaps children; tells the supervisor of each service process that ended. */
+static void reap_services(int ctl, pid_t *pids, size_t *n)
+{
+	char text[32];
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* Orphans of the services come to us too: they are not ours. */
+		for (size_t i = 0; i < *n; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = pids[--*n];
+			exit_text(status, text, sizeof(text));
+			ctl_tell(ctl, CTL_EXITED, text);
+			break;
+		}
+	}
 }
 
 /*
@@ -192,6 +131,9 @@ static __attribute__((noreturn)) void run_service(const struct instance_config *
 static __attribute__((noreturn)) void session_loop(const struct instance_config *cfg,
 						   int ctl)
 {
+	static struct work w;
+	pid_t pids[SESSION_MAX];
+	size_t n = 0;
 	sigset_t mask;
 	int sfd;
 
@@ -203,8 +145,7 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = ctl, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };
-		struct ctl_msg m;
-		int fd;
+		pid_t pid;
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			_exit(124);
@@ -213,54 +154,54 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 
 			if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
 				_exit(124);
-			while (waitpid(-1, NULL, WNOHANG) > 0)
-				jail_tell(ctl, 'D', NULL);
+			reap_services(ctl, pids, &n);
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
-		if (recv_msg(ctl, &m, &fd) < 0)
+		if (recv_work(ctl, &w) < 0 || w.type != CTL_CONN)
 			_exit(0);	/* the supervisor is gone or done with us */
-		switch (fork()) {
-		case -1:
-			jail_tell(ctl, 'D', NULL);
-			break;
-		case 0:
-			sigprocmask(SIG_UNBLOCK, &mask, NULL);
-			run_service(cfg, ctl, fd, &m);
-		}
-		close(fd);
+		pid = n < SESSION_MAX ? fork() : -1;
+		if (pid == 0)
+			run_service(cfg, ctl, &w);
+		if (pid < 0)
+			ctl_tell(ctl, CTL_EXITED, "exit=125");
+		else
+			pids[n++] = pid;
+		close(w.fd);
 	}
 }
 
 static __attribute__((noreturn)) void child_main(const struct instance_config *cfg,
 						 int ctl)
 {
-	char err[JAIL_ERR_MAX], go;
+	static struct work w;
+	char err[JAIL_ERR_MAX];
 	int keep[] = { ctl, -1 };
-	struct ctl_msg m;
-	int fd;
+	enum ctl_type type;
+	size_t len;
 
 	/* Die with the supervisor: no instance outlives it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
 	/* The supervisor puts us into our cgroup, then says go. */
-	if (read(ctl, &go, 1) != 1)
+	if (ctl_recv(ctl, 0, &type, err, sizeof(err), &len, NULL) != 1 ||
+	    type != CTL_GO)
 		_exit(0);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die(ctl, "unshare cgroup namespace");
 	if (jail_enter(&cfg->jail, err, sizeof(err)) < 0 ||
-	    jail_drop(&cfg->jail, keep, err, sizeof(err)) < 0)
+	    launch_drop(&cfg->plan, keep, err, sizeof(err)) < 0)
 		die(ctl, err);
 	/* The uid switch cleared the parent-death signal: set it again. Had the
 	 * supervisor died meanwhile, the control socket reads end of file. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
-	jail_tell(ctl, 'R', NULL);
+	ctl_tell(ctl, CTL_READY, NULL);
 	if (cfg->recycle == RECYCLE_SESSION && !cfg->tty)
 		session_loop(cfg, ctl);
-	if (recv_msg(ctl, &m, &fd) < 0)
+	if (recv_work(ctl, &w) < 0)
 		_exit(0);
-	run_service(cfg, ctl, fd, &m);
+	run_service(cfg, ctl, &w);
 }
 
 /* ---- the supervisor's side -------------------------------------------- */
@@ -303,7 +244,7 @@ int instance_spawn(const struct instance_config *cfg, unsigned long id,
 		instance_kill(in, "cgroup");
 		return -1;
 	}
-	if (write(in->ctl, "g", 1) != 1) {
+	if (ctl_send(in->ctl, CTL_GO, NULL, 0, -1) < 0) {
 		instance_kill(in, "start");
 		return error_errno(e, "instance %lu: start", id);
 	}
@@ -314,66 +255,62 @@ int instance_handoff(struct instance *in, int fd, int listener,
 		     const struct sockaddr_storage *remote,
 		     const struct sockaddr_storage *local)
 {
-	struct ctl_msg m = { .type = listener ? 'L' : 'C' };
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	char rip[ADDR_MAX] = "", rport[8] = "", lip[ADDR_MAX] = "", lport[8] = "";
+	char env[512];
+	size_t len = 0;
 
 	if (remote)
-		format_addr(remote, m.remote_ip, sizeof(m.remote_ip),
-			    m.remote_port, sizeof(m.remote_port));
+		format_addr(remote, rip, sizeof(rip), rport, sizeof(rport));
 	if (local)
-		format_addr(local, m.local_ip, sizeof(m.local_ip), m.local_port,
-			    sizeof(m.local_port));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (sendmsg(in->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		format_addr(local, lip, sizeof(lip), lport, sizeof(lport));
+	if (!listener)
+		len = launch_tcp_env(env, sizeof(env), rip, rport, lip, lport);
+	if (ctl_send(in->ctl, listener ? CTL_LISTEN : CTL_CONN, env, len, fd) < 0)
 		return -1;
 	in->state = INSTANCE_BUSY;
 	in->served++;
 	in->active++;
 	if (!in->started_ms)
 		in->started_ms = now_ms();
-	memcpy(in->client, m.remote_ip, sizeof(in->client));
-	memcpy(in->client_port, m.remote_port, sizeof(in->client_port));
+	memcpy(in->client, rip, sizeof(in->client));
+	memcpy(in->client_port, rport, sizeof(in->client_port));
 	return 0;
 }
 
-int instance_read(struct instance *in)
+enum instance_msg instance_read(struct instance *in)
 {
-	char buf[1 + JAIL_ERR_MAX];
-	ssize_t n = recv(in->ctl, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	char buf[CTL_TEXT_MAX];
+	enum ctl_type type;
+	size_t len;
+	int rc = ctl_recv(in->ctl, MSG_DONTWAIT, &type, buf, sizeof(buf), &len,
+			  NULL);
 
-	if (n == 0)
-		return 0;
-	if (n < 0)
-		return errno == EAGAIN ? 'A' : -1;
-	buf[n] = '\0';
-	switch (buf[0]) {
-	case 'R':
+	if (rc == 0)
+		return IMSG_EOF;
+	if (rc < 0)
+		return errno == EAGAIN ? IMSG_NONE : IMSG_BAD;
+	switch (type) {
+	case CTL_READY:
 		if (in->state != INSTANCE_STARTING)
-			return -1;
+			return IMSG_BAD;
 		in->state = INSTANCE_READY;
-		return 'R';
-	case 'E':
+		return IMSG_READY;
+	case CTL_ERROR:
 		/* Keep only printable text: the instance is not trusted. */
-		for (ssize_t i = 1; i < n; i++)
+		for (size_t i = 0; i < len; i++)
 			if (buf[i] < 32 || buf[i] > 126)
 				buf[i] = '?';
-		snprintf(in->error, sizeof(in->error), "%s", buf + 1);
-		return 'E';
-	case 'D':
+		snprintf(in->error, sizeof(in->error), "%s", buf);
+		return IMSG_ERROR;
+	case CTL_EXITED:
 		if (in->active == 0)
-			return -1;
+			return IMSG_BAD;
 		if (--in->active == 0)
 			in->idle_since_ms = now_ms();
-		return 'D';
+		return IMSG_EXITED;
+	default:
+		return IMSG_BAD;
 	}
-	return -1;
 }
 
 void instance_kill(struct instance *in, const char *reason)

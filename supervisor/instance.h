@@ -8,11 +8,9 @@
  * sets up stdio and execs the service. That keeps the work of making a jail
  * off the connection's path (DESIGN.md, "a pool of prepared jails").
  *
- * The control socket carries, supervisor to instance: 'C' a connection
- * (SCM_RIGHTS) with its addresses, 'L' the listening socket (interval
- * recycling). Instance to supervisor: 'R' ready, 'E' an error text, 'D' a
- * session's connection ended. Everything the instance sends is checked: it
- * runs code we do not trust once the service has started.
+ * The control socket speaks runtime/control.h. Everything the instance
+ * sends is checked: it runs code we do not trust once the service has
+ * started.
  */
 #ifndef IMGTOOL_INSTANCE_H
 #define IMGTOOL_INSTANCE_H
@@ -22,22 +20,20 @@
 #include <sys/types.h>
 #include "cgroup.h"
 #include "jail.h"
+#include "launch.h"
 #include "spec.h"
-#include "seccomp.h"
 
 #define ADDR_MAX 64
 
 /* What every instance of one supervisor shares. */
 struct instance_config {
-	struct jail_spec jail;
-	struct seccomp_prog seccomp;
-	char **argv;		/* the service's command line */
-	char **env;		/* its base environment */
-	const char *stderr_path;/* inside the instance, or NULL for /dev/null */
+	struct jail_spec jail;	/* the mounts */
+	struct launch plan;	/* how the service starts (plan.filter: the
+				   compiled seccomp filter) */
 	enum recycle recycle;
 	const struct cgroup_root *cgroups;
 	uint64_t memory, pids;	/* cgroup limits */
-	int tty;		/* imgtool run: keep the terminal as stdio */
+	int tty;		/* imgtool run: one service, on the terminal */
 };
 
 enum instance_state {
@@ -75,11 +71,18 @@ int instance_spawn(const struct instance_config *cfg, unsigned long id,
 int instance_handoff(struct instance *in, int fd, int listener,
 		     const struct sockaddr_storage *remote,
 		     const struct sockaddr_storage *local);
-/*
- * Reads one message from the instance. Returns the message type ('R', 'E',
- * 'D'), 0 on end of file, -1 on error or a malformed message.
- */
-int instance_read(struct instance *in);
+/* What instance_read() found. */
+enum instance_msg {
+	IMSG_NONE,	/* nothing waits */
+	IMSG_EOF,	/* the instance closed its end: it died or exec'd */
+	IMSG_BAD,	/* a message out of turn or malformed: kill it */
+	IMSG_READY,	/* CTL_READY: the instance is in the pool */
+	IMSG_ERROR,	/* CTL_ERROR: in->error says why it cannot go on */
+	IMSG_EXITED,	/* CTL_EXITED: one of a session's connections ended */
+};
+
+/* Reads one message from the instance, without waiting, and checks it. */
+enum instance_msg instance_read(struct instance *in);
 /* Kills the whole instance: its PID namespace dies with its init. */
 void instance_kill(struct instance *in, const char *reason);
 /* After the init was reaped: kills leftovers, removes the cgroup. */

@@ -221,30 +221,31 @@ static void start_period(struct supervisor *sv)
 
 static void on_control(struct supervisor *sv, struct instance *in)
 {
-	int type = instance_read(in);
-
-	switch (type) {
-	case 'R':
+	switch (instance_read(in)) {
+	case IMSG_READY:
 		sv->backoff_ms = 0;
 		if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->next)
 			handover(sv, in);
 		else
 			drain_pending(sv);
 		break;
-	case 'E':
+	case IMSG_ERROR:
 		sv_log("event=error instance=%lu error=\"%s\"", in->id, in->error);
 		instance_kill(in, "error");
 		sv_backoff(sv);
 		break;
-	case 'A':
-	case 'D':
+	case IMSG_NONE:
+	case IMSG_EXITED:
 		break;
-	default:
-		/* End of file: the init died; SIGCHLD tells how. A bad message:
-		 * the instance is not to be trusted any more. */
+	case IMSG_BAD:
+		/* The instance is not to be trusted any more. */
 		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
-		if (type < 0)
-			instance_kill(in, "protocol");
+		instance_kill(in, "protocol");
+		break;
+	case IMSG_EOF:
+		/* The init exec'd the service or died; SIGCHLD tells how. */
+		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
+		break;
 	}
 }
 
@@ -487,24 +488,26 @@ int supervisor_run_once(struct supervisor *sv)
 {
 	struct instance in;
 	struct error e = { 0 };
-	int status = 0, type;
+	enum instance_msg msg;
+	int status = 0;
 
 	if (instance_spawn(&sv->cfg, 1, &in, &e) < 0) {
 		fprintf(stderr, "imgsupd: %s\n", e.msg);
 		return 1;
 	}
-	while ((type = instance_read(&in)) == 'A') {
+	while ((msg = instance_read(&in)) == IMSG_NONE) {
 		struct pollfd p = { .fd = in.ctl, .events = POLLIN };
 
 		if (poll(&p, 1, -1) < 0 && errno != EINTR)
 			break;
 	}
-	if (type == 'R' && instance_handoff(&in, STDIN_FILENO, 0, NULL, NULL) < 0)
+	if (msg == IMSG_READY &&
+	    instance_handoff(&in, STDIN_FILENO, 0, NULL, NULL) < 0)
 		instance_kill(&in, "handoff");
 	while (waitpid(in.pid, &status, 0) < 0 && errno == EINTR)
 		;
 	/* An error the instance sent before it died (execve failed, ...). */
-	if (type == 'E' || instance_read(&in) == 'E')
+	if (msg == IMSG_ERROR || instance_read(&in) == IMSG_ERROR)
 		fprintf(stderr, "imgsupd: %s\n", in.error);
 	instance_cleanup(&in);
 	if (WIFSIGNALED(status))

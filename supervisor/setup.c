@@ -326,68 +326,29 @@ static const struct user *service_user(const struct manifest *m)
 	return NULL;
 }
 
-/* Splits the exec line on blanks; the recipe checked it is an absolute path. */
-static int make_argv(struct supervisor *sv, struct error *e)
-{
-	char *copy, *save = NULL;
-
-	if (sv->o->run && sv->o->command[0]) {
-		for (char **a = sv->o->command; *a; a++)
-			strv_push(&sv->argv, xstrdup(*a));
-	} else {
-		copy = xstrdup(sv->m->service.exec);
-		for (char *t = strtok_r(copy, " \t\n", &save); t;
-		     t = strtok_r(NULL, " \t\n", &save))
-			strv_push(&sv->argv, xstrdup(t));
-		free(copy);
-	}
-	if (!sv->argv.n || sv->argv.v[0][0] != '/')
-		return error_set(e, "the command must be an absolute path in the image");
-	return 0;
-}
-
-static void make_env(struct supervisor *sv)
-{
-	const struct user *u = service_user(sv->m);
-	const struct service *s = &sv->m->service;
-	const char *term = getenv("TERM");
-
-	strv_push(&sv->env, xstrdup("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"));
-	strv_push(&sv->env, xasprintf("HOME=%s", u && u->home ? u->home : "/"));
-	strv_push(&sv->env, xasprintf("USER=%s", s->user));
-	strv_push(&sv->env, xasprintf("LOGNAME=%s", s->user));
-	if (sv->o->run && term)
-		strv_push(&sv->env, xasprintf("TERM=%s", term));
-	for (size_t i = 0; i < s->n_env; i++)
-		strv_push(&sv->env, xasprintf("%s=%s", s->env[i].name, s->env[i].value));
-}
-
 static int make_config(struct supervisor *sv, struct error *e)
 {
 	const struct service *s = &sv->m->service;
+	const struct user *u = service_user(sv->m);
 	struct instance_config *c = &sv->cfg;
 	char tag[128];
 
 	snprintf(tag, sizeof(tag), "%s.%ld", sv->m->name, (long)getpid());
 	if (cgroup_setup(&sv->cgroups, NULL, tag, e) < 0)
 		return -1;
-	if (seccomp_compile(s, &c->seccomp, e) < 0 || make_areas(sv, e) < 0 ||
-	    make_argv(sv, e) < 0)
+	if (launch_plan(&c->plan, s, u ? u->home : NULL,
+			sv->o->run ? sv->o->command : NULL,
+			sv->o->run ? getenv("TERM") : NULL, e) < 0 ||
+	    seccomp_compile(s, &c->plan.filter, e) < 0 || make_areas(sv, e) < 0)
 		return -1;
-	make_env(sv);
+	c->plan.keep_stdio = sv->o->run;
 	c->jail.image = sv->root_dir;
 	c->jail.hostname = sv->m->name;
 	c->jail.areas = sv->areas;
 	c->jail.n_areas = sv->m->n_writables;
-	c->jail.uid = s->uid;
-	c->jail.gid = s->gid;
-	c->jail.limits = &s->limits;
 	/* none: a network namespace with lo down; loopback: lo up; host: none */
 	c->jail.loopback = s->network == NETWORK_HOST ? -1 :
 			   s->network == NETWORK_LOOPBACK ? 1 : 0;
-	c->argv = sv->argv.v;
-	c->env = sv->env.v;
-	c->stderr_path = s->stderr_path;
 	c->recycle = s->recycle;
 	c->cgroups = &sv->cgroups;
 	c->memory = s->limits.memory;
@@ -492,9 +453,6 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 		return -1;
 	if (sv->format & FORMAT_VM) {
 		/* The rest is vm_attach()'s, in imgsupd-vm. */
-		if (o->run)
-			return error_set(e, "%s: a VM image is served, not run on "
-					 "the terminal; use imgtool serve", o->image);
 		if (mount_logs(sv, e) < 0 || open_events(sv, e) < 0)
 			return -1;
 	} else if (mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
@@ -520,12 +478,11 @@ void supervisor_close(struct supervisor *sv)
 		remove_tree(sv->run_dir);
 	}
 	cgroup_teardown(&sv->cgroups);
-	seccomp_prog_free(&sv->cfg.seccomp);
+	seccomp_prog_free(&sv->cfg.plan.filter);
 	for (size_t i = 0; sv->areas && i < sv->m->n_writables; i++)
 		free((char *)sv->areas[i].source);
 	free(sv->areas);
-	strv_free(&sv->argv);
-	strv_free(&sv->env);
+	launch_free(&sv->cfg.plan);
 	free(sv->run_dir);
 	free(sv->root_dir);
 	free(sv->logs_dir);

@@ -47,7 +47,6 @@ struct supervisor {
 	struct cgroup_root cgroups;
 	struct instance_config cfg;
 	struct jail_area *areas;
-	struct strv argv, env;
 	uint64_t max, per_client, pool;
 	int listen_fd, signal_fd, epoll_fd;
 	const char *listen_addr;

@@ -101,6 +101,14 @@ void vm_destroy(struct vm_host *h, struct vm_domain *d);
  */
 int vm_stale(const struct vm_host *h, const struct vm_domain *d);
 
+struct supervisor;
+/*
+ * imgtool run of a VM image (vmrun.c): one VM with its service on the
+ * terminal; its exit status is the service's (128 + N for signal N), 1 when
+ * the VM failed, 2 for a -- CMD (a VM runs its recipe's service).
+ */
+int vm_run_once(struct supervisor *sv);
+
 /* The last lines of a domain's console, for the log; "" if none. */
 void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
 		     size_t size);

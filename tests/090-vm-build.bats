@@ -65,8 +65,8 @@ setup() {
 	run cmp "$W/x/init" "$ROOT/build/bin/imgtool-init"
 	assert_success
 	run head -1 "$W/x/imgtool/spec"
-	assert_output "imgtool-guestspec 1"
-	run grep -Fx "arg httpd" "$W/x/imgtool/spec"
+	assert_output "imgtool-guestspec 2"
+	run grep -E "^exec /bin/busybox httpd( |$)" "$W/x/imgtool/spec"
 	assert_success
 	# struct sock_filter is 8 bytes; the filter is a whole number of them.
 	size=$(stat -c %s "$W/x/imgtool/seccomp.bpf")

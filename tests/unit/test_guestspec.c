@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "guestspec.h"
+#include "launch.h"
 #include "render.h"
 #include "tap.h"
 
@@ -50,37 +51,45 @@ static int parse(const char *text, struct guest_spec *gs, char *err)
 	return guestspec_parse(text, strlen(text), gs, err, GUESTSPEC_ERR_MAX);
 }
 
+/* Whether two NULL-terminated vectors hold the same strings. */
+static int same_strv(const struct strv *a, const struct strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
+}
+
 static void round_trip(void)
 {
 	struct recipe r;
 	struct buf b = { 0 };
 	struct error e = { 0 };
 	struct guest_spec gs;
+	struct launch jail, vm;
 	char err[GUESTSPEC_ERR_MAX] = "";
 
 	sample(&r);
 	ok(guestspec_render(&r, &b, &e) == 0, "render: %s", e.msg);
 	ok(parse(b.data, &gs, err) == 0, "parse the rendered spec: %s", err);
-	ok(!strcmp(gs.hostname, "web") && gs.uid == 100 && gs.gid == 101,
-	   "hostname and ids");
-	ok(gs.argc == 6 && !strcmp(gs.argv[0], "/bin/busybox") &&
-	   !strcmp(gs.argv[1], "httpd") && !strcmp(gs.argv[3], "-vv") &&
-	   !strcmp(gs.argv[5], "/www") && gs.argv[6] == NULL,
-	   "argv split on blanks like the jail's");
-	ok(gs.n_env == 6 && !strncmp(gs.env[0], "PATH=", 5) &&
-	   !strcmp(gs.env[1], "HOME=/www") && !strcmp(gs.env[2], "USER=www") &&
-	   !strcmp(gs.env[3], "LOGNAME=www") && gs.env[6] == NULL,
-	   "the base environment comes first");
-	ok(!strcmp(gs.env[4], "GREETING=two\nlines \\ and a slash") &&
-	   !strcmp(gs.env[5], "EMPTY="), "newline and backslash survive");
-	ok(!strcmp(gs.workdir, "/www") &&
-	   !strcmp(gs.stderr_path, "/var/log/httpd/access.log"),
+	ok(!strcmp(gs.hostname, "web") && gs.service.uid == 100 &&
+	   gs.service.gid == 101 && !strcmp(gs.service.user, "www") &&
+	   !strcmp(gs.home, "/www"), "hostname, user, ids and home");
+	ok(!strcmp(gs.service.exec, r.service.exec), "the exec line as written");
+	ok(gs.service.n_env == 2 &&
+	   !strcmp(gs.service.env[0].name, "GREETING") &&
+	   !strcmp(gs.service.env[0].value, "two\nlines \\ and a slash") &&
+	   !strcmp(gs.service.env[1].name, "EMPTY") &&
+	   !strcmp(gs.service.env[1].value, ""), "newline and backslash survive");
+	ok(!strcmp(gs.service.workdir, "/www") &&
+	   !strcmp(gs.service.stderr_path, "/var/log/httpd/access.log"),
 	   "workdir and stderr");
-	ok(gs.recycle == RECYCLE_SESSION && gs.network == NETWORK_LOOPBACK,
-	   "recycle and network");
-	ok(gs.limits.memory == 32 << 20 && gs.limits.pids == 16 &&
-	   gs.limits.nofile == 64 && gs.limits.wall == 30 &&
-	   gs.limits.cpu == 5 && gs.limits.fsize == 1 << 20, "limits");
+	ok(gs.service.recycle == RECYCLE_SESSION &&
+	   gs.service.network == NETWORK_LOOPBACK, "recycle and network");
+	ok(!memcmp(&gs.service.limits, &r.service.limits, sizeof(struct limits)),
+	   "limits");
 	ok(gs.n_areas == 3 && !strcmp(gs.areas[0].path, "/var/log/httpd") &&
 	   gs.areas[0].kind == WRITABLE_LOG && gs.areas[0].size == 16 << 20 &&
 	   gs.areas[0].uid == 100 && gs.areas[0].gid == 101 &&
@@ -88,8 +97,46 @@ static void round_trip(void)
 	ok(!strcmp(gs.areas[1].path, "/tmp/with space") &&
 	   gs.areas[1].kind == WRITABLE_SCRATCH && gs.areas[1].mode == 01777 &&
 	   gs.areas[2].kind == WRITABLE_STATE, "a path with a space, sticky mode");
+
+	/*
+	 * The plan a jail's supervisor builds from the service and the one a
+	 * VM's init builds from the guest spec are the same, field by field.
+	 */
+	ok(launch_plan(&jail, &r.service, "/www", NULL, NULL, &e) == 0 &&
+	   launch_plan(&vm, &gs.service, gs.home, NULL, NULL, &e) == 0,
+	   "both plans build: %s", e.msg);
+	ok(jail.argv.n == 6 && !strcmp(jail.argv.v[0], "/bin/busybox") &&
+	   !strcmp(jail.argv.v[1], "httpd") && !strcmp(jail.argv.v[3], "-vv") &&
+	   !strcmp(jail.argv.v[5], "/www") && jail.argv.v[6] == NULL,
+	   "argv split on blanks");
+	ok(jail.env.n == 6 && !strcmp(jail.env.v[0], "PATH=" LAUNCH_PATH) &&
+	   !strcmp(jail.env.v[1], "HOME=/www") && !strcmp(jail.env.v[2], "USER=www") &&
+	   !strcmp(jail.env.v[3], "LOGNAME=www") &&
+	   !strcmp(jail.env.v[4], "GREETING=two\nlines \\ and a slash") &&
+	   !strcmp(jail.env.v[5], "EMPTY="), "the base environment, then the recipe's");
+	ok(same_strv(&jail.argv, &vm.argv), "same argv in a jail and a VM");
+	ok(same_strv(&jail.env, &vm.env), "same environment in a jail and a VM");
+	ok(!strcmp(jail.workdir, vm.workdir) && !strcmp(vm.workdir, "/www"),
+	   "same workdir");
+	ok(!strcmp(jail.stderr_path, vm.stderr_path), "same stderr");
+	ok(jail.uid == vm.uid && jail.gid == vm.gid && vm.uid == 100 &&
+	   vm.gid == 101, "same user");
+	ok(!memcmp(&jail.limits, &vm.limits, sizeof(jail.limits)), "same limits");
+	launch_free(&jail);
+	launch_free(&vm);
+
+	/* Without a workdir, both start in the home. */
+	gs.service.workdir = NULL;
+	free(gs.service.workdir);
+	r.service.workdir = NULL;
+	ok(launch_plan(&jail, &r.service, "/www", NULL, NULL, &e) == 0 &&
+	   launch_plan(&vm, &gs.service, gs.home, NULL, NULL, &e) == 0 &&
+	   !strcmp(jail.workdir, "/www") && !strcmp(vm.workdir, "/www"),
+	   "the home is the default workdir");
+	launch_free(&jail);
+	launch_free(&vm);
 	guestspec_free(&gs);
-	ok(gs.argv == NULL && gs.hostname == NULL, "free clears the spec");
+	ok(gs.service.exec == NULL && gs.hostname == NULL, "free clears the spec");
 	buf_free(&b);
 }
 
@@ -113,8 +160,9 @@ static void render_refusals(void)
 	buf_free(&b);
 }
 
-#define HEAD "imgtool-guestspec 1\nhostname web\nuid 100\ngid 100\n" \
-	     "arg /bin/true\nrecycle connection\nnetwork none\n"
+#define V "imgtool-guestspec 2\n"
+#define HEAD V "hostname web\nuser www\nuid 100\ngid 100\nhome /\n" \
+	     "exec /bin/true\nrecycle connection\nnetwork none\n"
 
 /* Each is refused, with an error mentioning the expected text. */
 static const struct { const char *text, *why, *name; } bad[] = {
@@ -122,27 +170,29 @@ static const struct { const char *text, *why, *name; } bad[] = {
 	{ HEAD, "no \"end\"", "cut before end" },
 	{ HEAD "end", "no newline", "last line without a newline" },
 	{ HEAD "end\nuid 1\n", "after \"end\"", "text after end" },
-	{ "imgtool-guestspec 2\n" HEAD "end\n", "line 1", "wrong version" },
-	{ "imgtool-guestspec 1\nuid 100\nend\n", "missing", "keys missing" },
-	{ HEAD "uid 101\nend\n", "line 8: uid: given twice", "duplicate uid" },
-	{ "imgtool-guestspec 1\nhostname web\nuid 0\n", "uid: not a number",
+	{ "imgtool-guestspec 1\n" HEAD "end\n", "line 1", "wrong version" },
+	{ V "uid 100\nend\n", "missing", "keys missing" },
+	{ HEAD "uid 101\nend\n", "line 10: uid: given twice", "duplicate uid" },
+	{ V "hostname web\nuid 0\n", "uid: not a number",
 	  "uid 0" },
-	{ "imgtool-guestspec 1\nhostname web\nuid 65535\n", "uid", "uid too big" },
-	{ "imgtool-guestspec 1\nhostname web\nuid -1\n", "uid", "negative uid" },
-	{ "imgtool-guestspec 1\nhostname web\nuid 0100\n", "uid", "leading zero" },
-	{ "imgtool-guestspec 1\nhostname web\nuid 99999999999999999999999\n",
+	{ V "hostname web\nuid 65535\n", "uid", "uid too big" },
+	{ V "hostname web\nuid -1\n", "uid", "negative uid" },
+	{ V "hostname web\nuid 0100\n", "uid", "leading zero" },
+	{ V "hostname web\nuid 99999999999999999999999\n",
 	  "uid", "overflowing number" },
-	{ "imgtool-guestspec 1\nhostname Web/x\n", "hostname", "bad hostname" },
-	{ "imgtool-guestspec 1\narg bin/true\n", "absolute", "relative command" },
-	{ HEAD "arg a b\nend\n", "blank", "arg with a blank" },
+	{ V "hostname Web/x\n", "hostname", "bad hostname" },
+	{ V "exec bin/true\n", "absolute", "relative command" },
+	{ HEAD "exec /bin/false\nend\n", "exec: given twice", "exec twice" },
+	{ HEAD "home /x\nend\n", "home: given twice", "home twice" },
+	{ V "user Www\n", "user", "bad user name" },
 	{ HEAD "env NOEQUALS\nend\n", "NAME=VALUE", "env without =" },
 	{ HEAD "env A=\\x\nend\n", "escape", "bad escape" },
 	{ HEAD "env A=\\\nend\n", "escape", "trailing backslash" },
 	{ HEAD "workdir www\nend\n", "workdir", "relative workdir" },
 	{ HEAD "stderr /var/../etc/passwd\nend\n", "stderr", "dot-dot path" },
 	{ HEAD "recycle interval\nend\n", "recycle", "recycle given twice" },
-	{ "imgtool-guestspec 1\nrecycle interval\n", "recycle", "interval" },
-	{ "imgtool-guestspec 1\nnetwork wide\n", "network", "unknown network" },
+	{ V "recycle interval\n", "recycle", "interval" },
+	{ V "network wide\n", "network", "unknown network" },
 	{ HEAD "limit memory\nend\n", "limit", "limit without value" },
 	{ HEAD "limit disk 5\nend\n", "unknown limit", "unknown limit" },
 	{ HEAD "limit pids 1\nlimit pids 2\nend\n", "twice", "limit twice" },
@@ -168,7 +218,7 @@ static void parse_refusals(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		ok(parse(bad[i].text, &gs, err) < 0 && strstr(err, bad[i].why) &&
-		   gs.argv == NULL, "refused: %s (%s)", bad[i].name, err);
+		   gs.service.exec == NULL, "refused: %s (%s)", bad[i].name, err);
 	}
 	/* A NUL inside, and a spec over the size cap. */
 	{
@@ -186,22 +236,22 @@ static void parse_refusals(void)
 		   strstr(err, "larger"), "refused: too large (%s)", err);
 		free(big);
 	}
-	/* Too many args: each within bounds, the count is not. */
+	/* Too many env lines: each within bounds, the count is not. */
 	{
 		struct buf b = { 0 };
 
 		buf_puts(&b, HEAD);
-		for (int i = 0; i < GUESTSPEC_MAX_ARGS; i++)
-			buf_puts(&b, "arg x\n");
+		for (int i = 0; i <= SPEC_MAX_ENV; i++)
+			buf_puts(&b, "env X=1\n");
 		buf_puts(&b, "end\n");
 		ok(parse(b.data, &gs, err) < 0 && strstr(err, "more than"),
-		   "refused: too many args (%s)", err);
+		   "refused: too many env lines (%s)", err);
 		buf_free(&b);
 	}
-	/* The smallest valid spec: workdir defaults to "/", no stderr. */
+	/* The smallest valid spec: no workdir (the plan takes the home), no stderr. */
 	err[0] = '\0';
-	ok(parse(HEAD "end\n", &gs, err) == 0 && !strcmp(gs.workdir, "/") &&
-	   !gs.stderr_path && gs.n_areas == 0 && gs.n_env == 0,
+	ok(parse(HEAD "end\n", &gs, err) == 0 && !gs.service.workdir &&
+	   !gs.service.stderr_path && gs.n_areas == 0 && gs.service.n_env == 0,
 	   "minimal spec accepted: %s", err);
 	guestspec_free(&gs);
 }
