@@ -102,7 +102,7 @@ enum output_format {
 	FORMAT_QCOW2 = 1 << 4,
 	FORMAT_RAW = 1 << 5,
 	/* Written beside a VM disk, never asked for: the kernel it boots and
-	 * its initramfs (builder/vm.h). */
+	 * its initramfs (builder/vmimage.h). */
 	FORMAT_VMLINUZ = 1 << 6,
 	FORMAT_INITRD = 1 << 7,
 };

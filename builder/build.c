@@ -16,7 +16,7 @@
 #include "manifest.h"
 #include "recipe.h"
 #include "seccomp.h"
-#include "vm.h"
+#include "vmimage.h"
 #include "writer.h"
 
 /* erofs first: a VM disk holds the erofs image. */
@@ -40,7 +40,7 @@ struct build {
 	int new_logs;		/* a log volume was stamped in work */
 	int step, steps;
 	/* VM outputs: what goes into the initramfs beside the disk. */
-	struct vm_kernel kernel;
+	struct vmimage_kernel kernel;
 	char *init;		/* the guest init binary */
 	char init_digest[DIGEST_HEX];
 	struct buf spec;	/* the guest's service spec */
@@ -244,12 +244,12 @@ static int pack_vm_files(struct build *b, struct error *e)
 	int rc;
 
 	progress(b, "writing", kname);
-	rc = vm_write_kernel(&b->kernel, ktmp, e);
+	rc = vmimage_write_kernel(&b->kernel, ktmp, e);
 	if (rc == 0)
 		rc = record_output(b, FORMAT_VMLINUZ, ktmp, e);
 	if (rc == 0) {
 		progress(b, "writing", iname);
-		rc = vm_write_initrd(itmp, b->init, &b->kernel, &b->spec,
+		rc = vmimage_write_initrd(itmp, b->init, &b->kernel, &b->spec,
 				     b->filter.filter,
 				     b->filter.len * sizeof(*b->filter.filter),
 				     b->c.epoch, e);
@@ -274,7 +274,7 @@ static int pack_disk(struct build *b, unsigned format, const char *tmp,
 		rc = pack_vm_files(b, e);
 	if (rc == 0) {
 		progress(b, "writing", strrchr(tmp, '/') + 1);
-		rc = vm_write_disk(tmp, format_name((enum output_format)format),
+		rc = vmimage_write_disk(tmp, format_name((enum output_format)format),
 				   erofs, b->build_id, e);
 	}
 	free(erofs);
@@ -484,9 +484,9 @@ static int prepare_vm(struct build *b, struct error *e)
 {
 	if (!(b->formats & FORMAT_VM))
 		return 0;
-	if (vm_kernel_find(b->r->vm.kernel, &b->kernel, e) < 0)
+	if (vmimage_kernel_find(b->r->vm.kernel, &b->kernel, e) < 0)
 		return recipe_error(b, e);
-	b->init = vm_init_path(e);
+	b->init = vmimage_init_path(e);
 	if (!b->init || sha256_file_hex(b->init, b->init_digest, e) < 0)
 		return recipe_error(b, e);
 	if (guestspec_render(b->r, &b->spec, e) < 0 ||
@@ -503,7 +503,7 @@ static void build_free(struct build *b)
 	stage_free(&b->stage);
 	for (size_t i = 0; i < b->n_outs; i++)
 		free(b->outs[i].file);
-	vm_kernel_free(&b->kernel);
+	vmimage_kernel_free(&b->kernel);
 	free(b->init);
 	buf_free(&b->spec);
 	seccomp_prog_free(&b->filter);

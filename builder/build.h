@@ -14,7 +14,7 @@
  * private directories of builds that died are removed by the next build.
  *
  * A VM output (qcow2 or raw) brings two more outputs, NAME.vmlinuz and
- * NAME.initrd (builder/vm.h); its disk holds the erofs image, which is
+ * NAME.initrd (builder/vmimage.h); its disk holds the erofs image, which is
  * packed in the private directory when it is not an output itself. The
  * build id then also covers the kernel and its modules, the guest init,
  * the rendered guest spec and the compiled seccomp filter.

@@ -19,7 +19,7 @@
 #include "manifest.h"
 #include "recipe.h"
 #include "guestspec.h"
-#include "vm.h"
+#include "vmimage.h"
 
 
 static struct manifest *load_beside(const char *image, struct error *e)
@@ -109,7 +109,7 @@ static void print_vm(const struct manifest *m, const char *path, FILE *out)
 		GUEST_CMDLINE);
 	if (!(image_format(path) & FORMAT_VM))
 		return;
-	if (vm_disk_info(path, format, sizeof(format), &size, NULL) < 0) {
+	if (vmimage_disk_info(path, format, sizeof(format), &size, NULL) < 0) {
 		fprintf(out, "  disk     unreadable\n");
 		return;
 	}
@@ -312,7 +312,7 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 		/* The disk's partition 1 is an erofs image: read it as one. */
 		char *part = xasprintf("%s/root.erofs", tmpl);
 
-		rc = vm_read_root(image, format_name((enum output_format)format),
+		rc = vmimage_read_root(image, format_name((enum output_format)format),
 				  part, e);
 		if (rc == 0)
 			rc = extract(FORMAT_EROFS, part, dir, e);

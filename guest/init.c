@@ -1,7 +1,7 @@
 /*
  * init.c - the guest init of VM images: PID 1 of every VM.
  *
- * The kernel starts it from the initramfs the builder made (builder/vm.c):
+ * The kernel starts it from the initramfs the builder made (builder/vmimage.c):
  *
  *	/init			this program, static
  *	/imgtool/spec		the service spec (runtime/guestspec.h)
@@ -449,7 +449,7 @@ static struct seccomp_prog load_filter(void)
 
 /* ---- step 5: the instance ---------------------------------------------- */
 
-struct instance {
+struct guest_instance {
 	const struct guest_spec *gs;
 	struct launch plan;	/* with the filter from the initramfs */
 	struct jail_spec jail;
@@ -468,7 +468,7 @@ static __attribute__((noreturn)) void die(int ctl, const char *what)
 }
 
 /* A service process: the launch plan, as in a jail, dropping first. */
-static __attribute__((noreturn)) void run_service(struct instance *in, int fd,
+static __attribute__((noreturn)) void run_service(struct guest_instance *in, int fd,
 						  const char *extra, size_t len)
 {
 	struct launch_io io = { .conn = fd, .listen_fd = -1, .extra = extra,
@@ -495,7 +495,7 @@ static void report_exit(int ctl, int status)
 }
 
 /* One message from the init: CTL_CONN with a descriptor, or CTL_KILL. 0 at its end. */
-static int instance_request(struct instance *in, pid_t *service)
+static int instance_request(struct guest_instance *in, pid_t *service)
 {
 	static char buf[CTL_PAYLOAD_MAX + 1];
 	enum ctl_type type;
@@ -528,7 +528,7 @@ static int instance_request(struct instance *in, pid_t *service)
  * mounts, and forks one service per connection, reaping it (and any orphan
  * of it) and telling the init when the service ends.
  */
-static __attribute__((noreturn)) void instance_main(struct instance *in)
+static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 {
 	char err[JAIL_ERR_MAX];
 	pid_t service = 0;
@@ -583,7 +583,7 @@ static __attribute__((noreturn)) void instance_main(struct instance *in)
 }
 
 /* The mounts and the plan, from the spec; the filter came with it. */
-static void make_instance(struct instance *in, const struct guest_spec *gs,
+static void make_instance(struct guest_instance *in, const struct guest_spec *gs,
 			  struct seccomp_prog filter)
 {
 	struct error e = { 0 };
@@ -613,7 +613,7 @@ static void make_instance(struct instance *in, const struct guest_spec *gs,
 	in->plan.filter = filter;
 }
 
-static pid_t spawn_instance(struct instance *in, int *ctl)
+static pid_t spawn_instance(struct guest_instance *in, int *ctl)
 {
 	long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
 	int sv[2];
@@ -891,7 +891,7 @@ static __attribute__((noreturn)) void relay(struct relay *r, int sfd)
 
 int main(void)
 {
-	static struct instance in;
+	static struct guest_instance in;
 	static struct relay r;
 	struct guest_spec gs;
 	char err[GUESTSPEC_ERR_MAX];

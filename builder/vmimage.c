@@ -1,5 +1,5 @@
 /*
- * vm.c - kernel, initramfs and disk of a VM appliance (see vm.h).
+ * vmimage.c - kernel, initramfs and disk of a VM appliance (see vmimage.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <archive_entry.h>
 #include <guestfs.h>
 
-#include "vm.h"
+#include "vmimage.h"
 #include "writer.h"
 
 #define MODULES_DEP_MAX (16u << 20)
@@ -170,7 +170,7 @@ static int is_builtin(const char *dir, const char *name)
 
 /* Adds name after everything it needs: modules.dep lists the full closure,
  * and the recursion orders it (virtio_ring before virtio). */
-static int add_module(struct deps *d, struct vm_kernel *k, const char *name,
+static int add_module(struct deps *d, struct vmimage_kernel *k, const char *name,
 		      int depth, struct error *e)
 {
 	size_t i;
@@ -201,7 +201,7 @@ static int add_module(struct deps *d, struct vm_kernel *k, const char *name,
 	return 0;
 }
 
-static int find_modules(struct vm_kernel *k, struct error *e)
+static int find_modules(struct vmimage_kernel *k, struct error *e)
 {
 	char *dir = xasprintf("/lib/modules/%s", k->version);
 	struct deps d;
@@ -228,7 +228,7 @@ static int find_modules(struct vm_kernel *k, struct error *e)
 }
 
 /* The digest of the kernel and of each module in its place in the order. */
-static int kernel_digest(struct vm_kernel *k, struct error *e)
+static int kernel_digest(struct vmimage_kernel *k, struct error *e)
 {
 	struct buf b = { 0 };
 	char d[DIGEST_HEX];
@@ -246,7 +246,7 @@ static int kernel_digest(struct vm_kernel *k, struct error *e)
 	return rc;
 }
 
-int vm_kernel_find(const char *path, struct vm_kernel *k, struct error *e)
+int vmimage_kernel_find(const char *path, struct vmimage_kernel *k, struct error *e)
 {
 	const char *base;
 	struct stat st;
@@ -280,7 +280,7 @@ int vm_kernel_find(const char *path, struct vm_kernel *k, struct error *e)
 	return kernel_digest(k, e);
 }
 
-void vm_kernel_free(struct vm_kernel *k)
+void vmimage_kernel_free(struct vmimage_kernel *k)
 {
 	free(k->path);
 	free(k->version);
@@ -289,7 +289,7 @@ void vm_kernel_free(struct vm_kernel *k)
 	memset(k, 0, sizeof(*k));
 }
 
-int vm_write_kernel(const struct vm_kernel *k, const char *out, struct error *e)
+int vmimage_write_kernel(const struct vmimage_kernel *k, const char *out, struct error *e)
 {
 	char *data;
 	size_t len;
@@ -304,7 +304,7 @@ int vm_write_kernel(const struct vm_kernel *k, const char *out, struct error *e)
 
 /* ---- the guest init --------------------------------------------------- */
 
-char *vm_init_path(struct error *e)
+char *vmimage_init_path(struct error *e)
 {
 	/* build/bin/imgtool beside build/bin/imgtool-init; PREFIX/bin/imgtool
 	 * and PREFIX/lib/imgtool/imgtool-init. */
@@ -385,7 +385,7 @@ static void item(struct cpio_item *v, size_t *n, char *path, mode_t mode)
 	(*n)++;
 }
 
-int vm_write_initrd(const char *out, const char *init, const struct vm_kernel *k,
+int vmimage_write_initrd(const char *out, const char *init, const struct vmimage_kernel *k,
 		    const struct buf *spec, const void *filter, size_t filter_len,
 		    int64_t epoch, struct error *e)
 {
@@ -661,7 +661,7 @@ out:
 	return rc;
 }
 
-int vm_write_disk(const char *out, const char *format, const char *erofs,
+int vmimage_write_disk(const char *out, const char *format, const char *erofs,
 		  const char *build_id, struct error *e)
 {
 	const char *what = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
@@ -733,7 +733,7 @@ out:
 	return rc;
 }
 
-int vm_read_root(const char *disk, const char *format, const char *out,
+int vmimage_read_root(const char *disk, const char *format, const char *out,
 		 struct error *e)
 {
 	guestfs_h *g = appliance_new(disk, e);
@@ -766,7 +766,7 @@ out:
 	return rc;
 }
 
-int vm_disk_info(const char *disk, char *format, size_t len, uint64_t *size,
+int vmimage_disk_info(const char *disk, char *format, size_t len, uint64_t *size,
 		 struct error *e)
 {
 	guestfs_h *g = appliance_new(disk, e);

@@ -1,5 +1,5 @@
 /*
- * vm.h - the parts of a VM appliance: kernel, initramfs, disk.
+ * vmimage.h - the parts of a VM appliance: kernel, initramfs, disk.
  *
  * A VM output is booted by direct kernel boot (docs/architecture.md): the
  * build writes, beside the disk, the kernel it boots and an initramfs that
@@ -16,8 +16,8 @@
  * compiles the filter (build.c) and hands the bytes over, so that readers
  * of VM images (image.c, imgsupd) link no libseccomp work.
  */
-#ifndef IMGTOOL_VM_H
-#define IMGTOOL_VM_H
+#ifndef IMGTOOL_VMIMAGE_H
+#define IMGTOOL_VMIMAGE_H
 
 #include <stdint.h>
 #include "digest.h"
@@ -35,7 +35,7 @@
 #define VM_MAX_MODULES 64
 
 /* A kernel and the modules the guest init loads, in load order. */
-struct vm_kernel {
+struct vmimage_kernel {
 	char *path;		/* /boot/vmlinuz-VERSION */
 	char *version;		/* VERSION */
 	char *modules[VM_MAX_MODULES];	/* .ko paths, dependencies first */
@@ -51,10 +51,10 @@ struct vm_kernel {
  * /lib/modules/VERSION/modules.dep. Errors name the missing path and the
  * package linux-image-cloud-amd64 (status 1).
  */
-int vm_kernel_find(const char *path, struct vm_kernel *k, struct error *e);
-void vm_kernel_free(struct vm_kernel *k);
+int vmimage_kernel_find(const char *path, struct vmimage_kernel *k, struct error *e);
+void vmimage_kernel_free(struct vmimage_kernel *k);
 /* Copies the kernel to out. */
-int vm_write_kernel(const struct vm_kernel *k, const char *out, struct error *e);
+int vmimage_write_kernel(const struct vmimage_kernel *k, const char *out, struct error *e);
 
 /*
  * The guest init binary: IMGTOOL_INIT, else imgtool-init beside this
@@ -62,14 +62,14 @@ int vm_write_kernel(const struct vm_kernel *k, const char *out, struct error *e)
  * $(PREFIX)/lib/imgtool/imgtool-init. Returns a malloc'd path that exists,
  * or NULL with e naming where it looked.
  */
-char *vm_init_path(struct error *e);
+char *vmimage_init_path(struct error *e);
 
 /*
  * Writes the initramfs: a newc cpio, uncompressed, entries sorted, times
  * the epoch, owner root. init is the guest init binary, spec and filter the
  * rendered service spec and the raw struct sock_filter array.
  */
-int vm_write_initrd(const char *out, const char *init, const struct vm_kernel *k,
+int vmimage_write_initrd(const char *out, const char *init, const struct vmimage_kernel *k,
 		    const struct buf *spec, const void *filter, size_t filter_len,
 		    int64_t epoch, struct error *e);
 
@@ -77,7 +77,7 @@ int vm_write_initrd(const char *out, const char *init, const struct vm_kernel *k
  * Writes the disk (format "qcow2" or "raw") holding erofs as partition 1,
  * with GPT GUIDs derived from build_id. One appliance launch.
  */
-int vm_write_disk(const char *out, const char *format, const char *erofs,
+int vmimage_write_disk(const char *out, const char *format, const char *erofs,
 		  const char *build_id, struct error *e);
 
 /*
@@ -85,14 +85,14 @@ int vm_write_disk(const char *out, const char *format, const char *erofs,
  * the disk read-only). Fails with status 3 when the disk has no partition
  * named "root".
  */
-int vm_read_root(const char *disk, const char *format, const char *out,
+int vmimage_read_root(const char *disk, const char *format, const char *out,
 		 struct error *e);
 
 /*
  * What libguestfs says of a disk without launching an appliance: its format
  * ("qcow2", "raw", ...) and virtual size. 0 or -1 with e set.
  */
-int vm_disk_info(const char *disk, char *format, size_t len, uint64_t *size,
+int vmimage_disk_info(const char *disk, char *format, size_t len, uint64_t *size,
 		 struct error *e);
 
 #endif
