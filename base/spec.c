@@ -63,61 +63,27 @@ static int parse_name(const char *const *names, size_t n, const char *name)
 	return -1;
 }
 
-const char *recycle_name(enum recycle r)
-{
-	return name_of(recycle_names, COUNT(recycle_names), r);
+/* The name and the parser of one enum, from its table. */
+#define NAMED_ENUM(type, table)						\
+const char *type##_name(enum type v)					\
+{									\
+	return name_of(table, COUNT(table), (unsigned)v);		\
+}									\
+									\
+int type##_parse(const char *name, enum type *out)			\
+{									\
+	int v = parse_name(table, COUNT(table), name);			\
+									\
+	if (v < 0)							\
+		return -1;						\
+	*out = (enum type)v;						\
+	return 0;							\
 }
 
-int recycle_parse(const char *name, enum recycle *out)
-{
-	int v = parse_name(recycle_names, COUNT(recycle_names), name);
-
-	if (v >= 0)
-		*out = (enum recycle)v;
-	return v < 0 ? -1 : 0;
-}
-
-const char *writable_kind_name(enum writable_kind k)
-{
-	return name_of(kind_names, COUNT(kind_names), k);
-}
-
-int writable_kind_parse(const char *name, enum writable_kind *out)
-{
-	int v = parse_name(kind_names, COUNT(kind_names), name);
-
-	if (v >= 0)
-		*out = (enum writable_kind)v;
-	return v < 0 ? -1 : 0;
-}
-
-const char *network_name(enum network n)
-{
-	return name_of(network_names, COUNT(network_names), n);
-}
-
-int network_parse(const char *name, enum network *out)
-{
-	int v = parse_name(network_names, COUNT(network_names), name);
-
-	if (v >= 0)
-		*out = (enum network)v;
-	return v < 0 ? -1 : 0;
-}
-
-const char *syscall_action_name(enum syscall_action a)
-{
-	return name_of(action_names, COUNT(action_names), a);
-}
-
-int syscall_action_parse(const char *name, enum syscall_action *out)
-{
-	int v = parse_name(action_names, COUNT(action_names), name);
-
-	if (v >= 0)
-		*out = (enum syscall_action)v;
-	return v < 0 ? -1 : 0;
-}
+NAMED_ENUM(recycle, recycle_names)
+NAMED_ENUM(writable_kind, kind_names)
+NAMED_ENUM(network, network_names)
+NAMED_ENUM(syscall_action, action_names)
 
 static const struct {
 	enum output_format format;
