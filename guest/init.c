@@ -22,7 +22,8 @@
  *  5. clones the instance into new namespaces, in a cgroup with the
  *     service's limits: jail_enter() (runtime/jail.c) with the image and the
  *     log volume's directories, exactly as in a jail. For each connection
- *     the instance forks the service: jail_drop(), stdio, the seccomp
+ *     the instance forks the service and carries out the launch plan
+ *     (runtime/launch.h): launch_drop(), stdio, workdir, the seccomp
  *     filter, execve;
  *  6. sends 'R' and relays connections between the channel and the
  *     service. recycle="connection" powers the VM off after the first

@@ -2,10 +2,8 @@
  * fuzz_elf.c - libFuzzer harness for the ELF and ld.so.cache readers of
  * builder/closure.c, which take untrusted files.
  *
- *   clang -fsanitize=fuzzer,address -D_GNU_SOURCE -Ibuilder \
- *       tests/fuzz/fuzz_elf.c builder/closure.c builder/util.c \
- *       $(pkg-config --libs libcrypto)
- *   ./a.out -max_len=65536 CORPUS_DIR   (seed it with a few ELF files)
+ *   make fuzz                     (every harness; the GNUmakefile builds it)
+ *   build/fuzz/fuzz_elf -max_len=65536 CORPUS_DIR   (seed it with ELF files)
  *
  * Everything happens in a private root, so lookups never reach the host:
  *

@@ -3,11 +3,8 @@
  * recipe must give a recipe or one error line, never a crash, a leak or a
  * hang. Includes in the input resolve relative to the work directory.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
- *       -D_GNU_SOURCE -Ibuilder $(pkg-config --cflags libxml-2.0) \
- *       tests/fuzz/fuzz_recipe.c builder/recipe.c builder/util.c \
- *       -o build/fuzz_recipe $(pkg-config --libs libxml-2.0 libcrypto)
- *   IMGTOOL_SCHEMA=builder/recipe.rng build/fuzz_recipe -max_len=4096 \
+ *   make fuzz                     (every harness; the GNUmakefile builds it)
+ *   IMGTOOL_SCHEMA=builder/recipe.rng build/fuzz/fuzz_recipe -max_len=4096 \
  *       tests/fixtures/good tests/fixtures/bad
  */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Unit tests for builder/util.c: the parsers every recipe value goes through. */
+/* Unit tests for base/util.c: the parsers every recipe value goes through. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
