@@ -214,9 +214,9 @@ int instance_spawn(const struct instance_config *cfg, unsigned long id,
 	long flags = CLONE_FLAGS | SIGCHLD;
 
 	memset(in, 0, sizeof(*in));
-	in->id = id;
+	in->pm.id = id;
 	in->ctl = -1;
-	in->created_ms = now_ms();
+	in->pm.created_ms = now_ms();
 	snprintf(name, sizeof(name), "%lu", id);
 	if (cfg->cgroups && cfg->cgroups->version != CGROUP_NONE &&
 	    cgroup_create(cfg->cgroups, name, cfg->memory, cfg->pids, &in->cg, e) < 0)
@@ -239,7 +239,7 @@ int instance_spawn(const struct instance_config *cfg, unsigned long id,
 		return error_errno(e, "clone");
 	}
 	in->ctl = sv[0];
-	in->state = INSTANCE_STARTING;
+	in->pm.state = MEMBER_STARTING;
 	if ((in->cg.v2 || in->cg.v1_memory) && cgroup_attach(&in->cg, in->pid, e) < 0) {
 		instance_kill(in, "cgroup");
 		return -1;
@@ -267,13 +267,13 @@ int instance_handoff(struct instance *in, int fd, int listener,
 		len = launch_tcp_env(env, sizeof(env), rip, rport, lip, lport);
 	if (ctl_send(in->ctl, listener ? CTL_LISTEN : CTL_CONN, env, len, fd) < 0)
 		return -1;
-	in->state = INSTANCE_BUSY;
-	in->served++;
-	in->active++;
-	if (!in->started_ms)
-		in->started_ms = now_ms();
-	memcpy(in->client, rip, sizeof(in->client));
-	memcpy(in->client_port, rport, sizeof(in->client_port));
+	in->pm.state = MEMBER_BUSY;
+	in->pm.served++;
+	in->pm.active++;
+	if (!in->pm.started_ms)
+		in->pm.started_ms = now_ms();
+	memcpy(in->pm.client, rip, sizeof(in->pm.client));
+	memcpy(in->pm.client_port, rport, sizeof(in->pm.client_port));
 	return 0;
 }
 
@@ -291,9 +291,9 @@ enum instance_msg instance_read(struct instance *in)
 		return errno == EAGAIN ? IMSG_NONE : IMSG_BAD;
 	switch (type) {
 	case CTL_READY:
-		if (in->state != INSTANCE_STARTING)
+		if (in->pm.state != MEMBER_STARTING)
 			return IMSG_BAD;
-		in->state = INSTANCE_READY;
+		in->pm.state = MEMBER_READY;
 		return IMSG_READY;
 	case CTL_ERROR:
 		/* Keep only printable text: the instance is not trusted. */
@@ -303,10 +303,10 @@ enum instance_msg instance_read(struct instance *in)
 		snprintf(in->error, sizeof(in->error), "%s", buf);
 		return IMSG_ERROR;
 	case CTL_EXITED:
-		if (in->active == 0)
+		if (in->pm.active == 0)
 			return IMSG_BAD;
-		if (--in->active == 0)
-			in->idle_since_ms = now_ms();
+		if (--in->pm.active == 0)
+			in->pm.idle_since_ms = now_ms();
 		return IMSG_EXITED;
 	default:
 		return IMSG_BAD;
@@ -315,9 +315,9 @@ enum instance_msg instance_read(struct instance *in)
 
 void instance_kill(struct instance *in, const char *reason)
 {
-	if (!in->reason)
-		in->reason = reason;
-	if (in->pid > 0 && in->state != INSTANCE_DEAD)
+	if (!in->pm.reason)
+		in->pm.reason = reason;
+	if (in->pid > 0 && in->pm.state != MEMBER_DEAD)
 		kill(in->pid, SIGKILL);
 }
 
@@ -326,7 +326,7 @@ void instance_cleanup(struct instance *in)
 	if (in->ctl >= 0)
 		close(in->ctl);
 	in->ctl = -1;
-	in->state = INSTANCE_DEAD;
+	in->pm.state = MEMBER_DEAD;
 	if (in->cg.v2 || in->cg.v1_memory || in->cg.v1_pids) {
 		cgroup_kill(&in->cg);
 		cgroup_destroy(&in->cg);

@@ -21,9 +21,8 @@
 #include "cgroup.h"
 #include "jail.h"
 #include "launch.h"
+#include "pool.h"
 #include "spec.h"
-
-#define ADDR_MAX 64
 
 /* What every instance of one supervisor shares. */
 struct instance_config {
@@ -36,28 +35,16 @@ struct instance_config {
 	int tty;		/* imgtool run: one service, on the terminal */
 };
 
-enum instance_state {
-	INSTANCE_STARTING,	/* cloned, setting up */
-	INSTANCE_READY,		/* waiting for work in the pool */
-	INSTANCE_BUSY,		/* serving */
-	INSTANCE_DEAD,		/* reaped */
-};
-
+/*
+ * pm: what the pool knows of it (pool.h). pm.state goes STARTING (cloned,
+ * setting up), READY (waiting for work), BUSY (serving), DEAD (reaped);
+ * a jail is never STOPPING: a killed one keeps its state until reaped.
+ */
 struct instance {
-	unsigned long id;
+	struct pool_member pm;
 	pid_t pid;
 	int ctl;
-	enum instance_state state;
 	struct cgroup cg;
-	char client[ADDR_MAX];	/* remote address, no port */
-	char client_port[8];
-	uint64_t created_ms, started_ms;
-	uint64_t deadline_ms;	/* wall limit, 0 = none */
-	uint64_t idle_since_ms;	/* session: when its last connection ended */
-	unsigned active;	/* session: connections being served */
-	unsigned served;	/* connections handed to it */
-	int retired;		/* takes no more connections */
-	const char *reason;	/* why it ended, for the log line */
 	char error[JAIL_ERR_MAX];
 };
 

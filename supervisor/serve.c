@@ -1,6 +1,8 @@
 /*
- * serve.c - imgsupd's event loop: accepting, handing connections to
- * prepared instances, recycling, limits, draining (see supervisor.h).
+ * serve.c - imgsupd's event loop for jails: the pool's operations on
+ * prepared jails, their control sockets, reaping, and interval recycling
+ * (see supervisor.h). What to do with connections and instances is the
+ * pool's (pool.c); this file does it to jails.
  *
  * One thread, one epoll set: the listening socket, a signalfd (SIGCHLD,
  * SIGTERM, SIGINT, SIGHUP) and each instance's control socket. Time limits
@@ -22,47 +24,46 @@
 #include "supervisor.h"
 
 #define QUICK_DEATH_MS 1000
+#define PENDING_TIMEOUT_MS 10000	/* a queued connection waits at most this */
 
-static int is_ready(const struct instance *in)
+/*
+ * The jails' pool, and interval recycling's two instances: the one that
+ * has the listening socket, and the one being prepared to take it over.
+ */
+struct jails {
+	struct pool pool;
+	struct supervisor *sv;
+	uint64_t next_period_ms;	/* interval: when to recycle */
+	struct instance *current;	/* interval: the one with the socket */
+	struct instance *next;		/* interval: the one taking over */
+};
+
+static struct jails *jails_of(struct pool *p)
 {
-	return in->state == INSTANCE_READY && !in->retired;
+	return pool_entry(p, struct jails, pool);
 }
 
-static size_t count(const struct supervisor *sv, enum instance_state st)
+static struct instance *instance_of(struct pool_member *m)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < sv->n_inst; i++)
-		n += sv->inst[i]->state == st;
-	return n;
+	return pool_entry(m, struct instance, pm);
 }
 
-static size_t count_client(const struct supervisor *sv, const char *ip)
+static int interval(const struct jails *js)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < sv->n_inst; i++)
-		n += sv->inst[i]->state == INSTANCE_BUSY &&
-		     !strcmp(sv->inst[i]->client, ip);
-	return n;
+	return js->sv->cfg.recycle == RECYCLE_INTERVAL;
 }
 
-static struct instance *find_ready(const struct supervisor *sv)
-{
-	for (size_t i = 0; i < sv->n_inst; i++)
-		if (is_ready(sv->inst[i]))
-			return sv->inst[i];
-	return NULL;
-}
+/* ---- the pool's operations (pool.h) ---- */
 
-static struct instance *spawn(struct supervisor *sv)
+/* Clones a jail, its control socket watched; NULL (logged) if it cannot. */
+static struct pool_member *jail_spawn(struct pool *p, unsigned long id)
 {
+	struct supervisor *sv = jails_of(p)->sv;
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct instance *in = xcalloc(1, sizeof(*in));
 	struct error e = { 0 };
 
-	if (sv->n_inst >= sizeof(sv->inst) / sizeof(sv->inst[0]) ||
-	    instance_spawn(&sv->cfg, sv->next_id++, in, &e) < 0) {
+	if (instance_spawn(&sv->cfg, id, in, &e) < 0) {
 		if (e.msg[0])
 			sv_log("event=error what=spawn error=\"%s\"", e.msg);
 		free(in);
@@ -73,359 +74,243 @@ static struct instance *spawn(struct supervisor *sv)
 		sv_log("event=error what=epoll error=\"%s\"", strerror(errno));
 		instance_kill(in, "error");
 	}
-	sv->inst[sv->n_inst++] = in;
-	return in;
+	return &in->pm;
 }
 
-
-/* Keeps the pool full: prepared instances waiting for connections. */
-static void refill(struct supervisor *sv)
+/*
+ * Sends the connection to the jail (a session's init forks a service for
+ * each; any other execs it). Our copy is closed either way.
+ */
+static int jail_hand_over(struct pool *p, struct pool_member *m,
+			  struct pool_conn *c)
 {
-	size_t waiting, live;
+	struct instance *in = instance_of(m);
+	int rc = instance_handoff(in, c->fd, 0, &c->remote, &c->local);
 
-	if (!sv_may_spawn(sv) || sv->cfg.recycle == RECYCLE_INTERVAL)
-		return;
-	waiting = count(sv, INSTANCE_READY) + count(sv, INSTANCE_STARTING);
-	live = count(sv, INSTANCE_BUSY);
-	while (waiting < sv->pool && waiting + live < sv->max + sv->pool &&
-	       spawn(sv))
-		waiting++;
-}
-
-static void start_service(struct supervisor *sv, struct instance *in, int fd,
-			  const struct sockaddr_storage *remote,
-			  const struct sockaddr_storage *local)
-{
-	uint64_t wall = sv->m->service.limits.wall;
-
-	if (instance_handoff(in, fd, 0, remote, local) < 0) {
+	(void)p;
+	if (rc < 0)
 		instance_kill(in, "handoff");
-		return;
-	}
-	if (wall && !in->deadline_ms)
-		in->deadline_ms = in->started_ms + wall * 1000;
+	close(c->fd);
+	return rc;
 }
 
-static void refuse(const char *ip, const char *port, const char *why, int fd)
+/* SIGKILL to the init takes its whole PID namespace; reap() then ends it. */
+static void jail_stop(struct pool *p, struct pool_member *m, const char *reason)
 {
-	close(fd);
-	sv_log("event=refused client=%s:%s reason=%s", ip, port, why);
+	(void)p;
+	instance_kill(instance_of(m), reason);
 }
 
-static struct instance *session_of(const struct supervisor *sv, const char *ip)
+static const struct pool_ops jail_ops = {
+	.spawn = jail_spawn,
+	.hand_over = jail_hand_over,
+	.stop = jail_stop,
+};
+
+/* ---- interval recycling ---- */
+
+/* The new instance takes the socket, the old one goes after its grace. */
+static void handover(struct jails *js, struct instance *in)
 {
-	for (size_t i = 0; i < sv->n_inst; i++) {
-		struct instance *in = sv->inst[i];
-
-		if (in->state == INSTANCE_BUSY && !in->retired &&
-		    !strcmp(in->client, ip))
-			return in;
-	}
-	return NULL;
-}
-
-/* A connection: to the client's session, a ready instance, or the queue. */
-static void dispatch(struct supervisor *sv, int fd,
-		     const struct sockaddr_storage *remote,
-		     const struct sockaddr_storage *local)
-{
-	char ip[ADDR_MAX], port[8];
-	struct instance *in = NULL;
-
-	format_addr(remote, ip, sizeof(ip), port, sizeof(port));
-	if (sv->cfg.recycle == RECYCLE_SESSION && (in = session_of(sv, ip))) {
-		if (in->active >= sv->per_client)
-			return refuse(ip, port, "per-client", fd);
-		if (instance_handoff(in, fd, 0, remote, local) < 0)
-			instance_kill(in, "handoff");
-		close(fd);
-		return;
-	}
-	if (count(sv, INSTANCE_BUSY) + sv->n_pending >= sv->max)
-		return refuse(ip, port, "max", fd);
-	if (sv->cfg.recycle == RECYCLE_CONNECTION && count_client(sv, ip) >= sv->per_client)
-		return refuse(ip, port, "per-client", fd);
-	in = find_ready(sv);
-	if (in) {
-		start_service(sv, in, fd, remote, local);
-		close(fd);
-		return;
-	}
-	if (sv->n_pending >= MAX_PENDING)
-		return refuse(ip, port, "queue", fd);
-	sv->pending[sv->n_pending++] = (struct pending){ .fd = fd, .remote = *remote,
-							 .local = *local,
-							 .since_ms = now_ms() };
-}
-
-static void reap(struct supervisor *sv);
-
-static void accept_all(struct supervisor *sv)
-{
-	/*
-	 * Instances that ended but are not reaped yet would still count
-	 * against the caps: reap first, so a client that opens its next
-	 * connection as soon as the last one closed is not refused.
-	 */
-	struct sockaddr_storage remote, local;
-	int fd;
-
-	reap(sv);
-	while ((fd = sv_accept(sv, 0, &remote, &local)) >= 0)
-		dispatch(sv, fd, &remote, &local);
-	refill(sv);
-}
-
-/* Gives queued connections to instances that became ready. */
-static void drain_pending(struct supervisor *sv)
-{
-	struct instance *in;
-
-	while (sv->n_pending && (in = find_ready(sv))) {
-		struct pending p = sv->pending[0];
-
-		memmove(sv->pending, sv->pending + 1,
-			--sv->n_pending * sizeof(sv->pending[0]));
-		start_service(sv, in, p.fd, &p.remote, &p.local);
-		close(p.fd);
-	}
-}
-
-/* Interval recycling: the new instance takes the socket, the old one goes. */
-static void handover(struct supervisor *sv, struct instance *in)
-{
-	struct instance *old = sv->current;
+	const struct service *s = &js->sv->m->service;
+	struct instance *old = js->current;
 	uint64_t now = now_ms();
 
-	if (instance_handoff(in, sv->listen_fd, 1, NULL, NULL) < 0) {
+	if (instance_handoff(in, js->sv->listen_fd, 1, NULL, NULL) < 0) {
 		instance_kill(in, "handoff");
 		return;
 	}
-	sv->current = in;
-	sv->next = NULL;
-	sv->next_period_ms = now + sv->m->service.period * 1000;
+	js->current = in;
+	js->next = NULL;
+	js->next_period_ms = now + s->period * 1000;
 	if (old) {
-		old->retired = 1;
-		old->reason = "recycled";
-		kill(old->pid, sv->m->service.stop_signal);
-		old->deadline_ms = now + sv->m->service.grace * 1000;
+		old->pm.retired = 1;
+		old->pm.reason = "recycled";
+		kill(old->pid, s->stop_signal);
+		old->pm.deadline_ms = now + s->grace * 1000;
+		old->pm.deadline_reason = "recycled";
 	}
-	sv_log("event=handover instance=%lu old=%lu", in->id, old ? old->id : 0);
+	sv_log("event=handover instance=%lu old=%lu", in->pm.id,
+	       old ? old->pm.id : 0);
 }
 
-static void start_period(struct supervisor *sv)
+/* Prepares the instance of the next period, unless one is on its way. */
+static void start_period(struct jails *js)
 {
-	if (!sv->next && sv_may_spawn(sv))
-		sv->next = spawn(sv);
+	struct pool_member *m;
+
+	if (!js->next && pool_may_spawn(&js->pool) && (m = pool_spawn(&js->pool)))
+		js->next = instance_of(m);
 }
 
-static void on_control(struct supervisor *sv, struct instance *in)
+/* ---- control sockets, reaping ---- */
+
+static void on_control(struct jails *js, struct instance *in)
 {
 	switch (instance_read(in)) {
 	case IMSG_READY:
-		sv->backoff_ms = 0;
-		if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->next)
-			handover(sv, in);
+		pool_ready(&js->pool, &in->pm);
+		if (interval(js) && in == js->next)
+			handover(js, in);
 		else
-			drain_pending(sv);
+			pool_serve_queue(&js->pool);
 		break;
 	case IMSG_ERROR:
-		sv_log("event=error instance=%lu error=\"%s\"", in->id, in->error);
+		sv_log("event=error instance=%lu error=\"%s\"", in->pm.id, in->error);
 		instance_kill(in, "error");
-		sv_backoff(sv);
+		pool_backoff(&js->pool);
 		break;
 	case IMSG_NONE:
 	case IMSG_EXITED:
 		break;
 	case IMSG_BAD:
 		/* The instance is not to be trusted any more. */
-		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
+		epoll_ctl(js->sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
 		instance_kill(in, "protocol");
 		break;
 	case IMSG_EOF:
 		/* The init exec'd the service or died; SIGCHLD tells how. */
-		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
+		epoll_ctl(js->sv->epoll_fd, EPOLL_CTL_DEL, in->ctl, NULL);
 		break;
 	}
 }
 
-static void log_end(const struct supervisor *sv, const struct instance *in,
-		    int status)
+static struct instance *find_pid(const struct jails *js, pid_t pid)
 {
-	uint64_t from = in->started_ms ? in->started_ms : in->created_ms;
-	const char *reason = in->reason;
-	char how[32];
+	for (size_t i = 0; i < js->pool.n; i++) {
+		struct instance *in = instance_of(js->pool.m[i]);
 
-	if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exit:%d", WEXITSTATUS(status));
-	else
-		snprintf(how, sizeof(how), "signal:%d", WTERMSIG(status));
-	if (!reason && cgroup_oom(&in->cg))
-		reason = "memory";
-	if (!reason)
-		reason = WIFEXITED(status) ? "exit" : "signal";
-	sv_log_end(in->id, in->client, in->client_port, sv->cfg.recycle,
-		   in->served, now_ms() - from, how, reason);
-}
-
-static void remove_instance(struct supervisor *sv, size_t i)
-{
-	struct instance *in = sv->inst[i];
-
-	if (in == sv->current)
-		sv->current = NULL;
-	if (in == sv->next)
-		sv->next = NULL;
-	instance_cleanup(in);
-	free(in);
-	sv->inst[i] = sv->inst[--sv->n_inst];
-}
-
-static void reap(struct supervisor *sv)
-{
-	int status;
-	pid_t pid;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (size_t i = 0; i < sv->n_inst; i++) {
-			struct instance *in = sv->inst[i];
-
-			if (in->pid != pid)
-				continue;
-			/* Quiet for pool instances that never served. */
-			if (in->served || in->reason)
-				log_end(sv, in, status);
-			if (sv->cfg.recycle == RECYCLE_INTERVAL && in == sv->current &&
-			    now_ms() - in->started_ms < QUICK_DEATH_MS)
-				sv_backoff(sv);
-			in->state = INSTANCE_DEAD;
-			remove_instance(sv, i);
-			break;
-		}
+		if (in->pid == pid)
+			return in;
 	}
-	if (sv->cfg.recycle == RECYCLE_INTERVAL && !sv->current && !sv->draining)
-		start_period(sv);
-	refill(sv);
-}
-
-static void begin_drain(struct supervisor *sv, const char *why)
-{
-	sv_log("event=drain reason=%s instances=%zu", why, count(sv, INSTANCE_BUSY));
-	sv->draining = 1;
-	sv->drain_deadline_ms = now_ms() + sv->m->service.grace * 1000;
-	if (sv->listen_fd >= 0) {
-		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, sv->listen_fd, NULL);
-		close(sv->listen_fd);
-		sv->listen_fd = -1;
-	}
-	while (sv->n_pending)
-		close(sv->pending[--sv->n_pending].fd);
-	for (size_t i = 0; i < sv->n_inst; i++) {
-		struct instance *in = sv->inst[i];
-
-		if (in->state != INSTANCE_BUSY)
-			instance_kill(in, "drain");
-		else if (sv->cfg.recycle == RECYCLE_INTERVAL)
-			kill(in->pid, sv->m->service.stop_signal);
-		else if (sv->cfg.recycle == RECYCLE_SESSION && in->active == 0)
-			instance_kill(in, "drain");
-	}
-}
-
-/* SIGHUP: recycle now. */
-static void recycle_now(struct supervisor *sv)
-{
-	sv_log("event=recycle reason=sighup");
-	if (sv->cfg.recycle == RECYCLE_INTERVAL) {
-		start_period(sv);
-		return;
-	}
-	for (size_t i = 0; i < sv->n_inst; i++) {
-		struct instance *in = sv->inst[i];
-
-		in->retired = 1;
-		if (in->state != INSTANCE_BUSY || in->active == 0)
-			instance_kill(in, "recycled");
-	}
-}
-
-static void on_signals(struct supervisor *sv)
-{
-	struct signalfd_siginfo si;
-
-	while (read(sv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap(sv);
-			break;
-		case SIGTERM:
-		case SIGINT:
-			if (!sv->draining)
-				begin_drain(sv, si.ssi_signo == SIGTERM ? "sigterm" : "sigint");
-			break;
-		case SIGHUP:
-			recycle_now(sv);
-			break;
-		}
-	}
-}
-
-static void check_instance(struct supervisor *sv, struct instance *in,
-			   uint64_t now)
-{
-	uint64_t idle = sv->m->service.idle * 1000;
-
-	if (in->deadline_ms && now >= in->deadline_ms)
-		instance_kill(in, in->retired ? "recycled" : "wall");
-	else if (sv->cfg.recycle == RECYCLE_SESSION && in->state == INSTANCE_BUSY &&
-		 in->active == 0 && (in->retired || sv->draining ||
-				     now - in->idle_since_ms >= idle))
-		instance_kill(in, sv->draining ? "drain" : in->retired ? "recycled" : "idle");
+	return NULL;
 }
 
 /*
- * Connections wait in the queue only while instances are being prepared.
- * When none can be (instances fail to start), they are not kept forever.
+ * The init's wait status as the end line shows it, in in->pm.status, and
+ * the reason to give when it has none and the line is written: memory
+ * when the cgroup saw an OOM kill, else exit or signal.
  */
-static void expire_pending(struct supervisor *sv, uint64_t now)
+static const char *end_reason(struct instance *in, int status)
 {
-	while (sv->n_pending && now - sv->pending[0].since_ms >= PENDING_TIMEOUT_MS) {
-		struct pending p = sv->pending[0];
-		char ip[ADDR_MAX], port[8];
+	struct pool_member *m = &in->pm;
 
-		memmove(sv->pending, sv->pending + 1,
-			--sv->n_pending * sizeof(sv->pending[0]));
-		format_addr(&p.remote, ip, sizeof(ip), port, sizeof(port));
-		refuse(ip, port, "no-instance", p.fd);
+	if (WIFEXITED(status))
+		snprintf(m->status, sizeof(m->status), "exit:%d", WEXITSTATUS(status));
+	else
+		snprintf(m->status, sizeof(m->status), "signal:%d", WTERMSIG(status));
+	if (m->reason || !m->served)
+		return NULL;
+	if (cgroup_oom(&in->cg))
+		return "memory";
+	return WIFEXITED(status) ? "exit" : "signal";
+}
+
+/* A reaped init: its end logged, its leftovers removed. */
+static void ended(struct jails *js, struct instance *in, int status)
+{
+	pool_ended(&js->pool, &in->pm, end_reason(in, status));
+	/* An interval service that dies at once would be replaced at once. */
+	if (interval(js) && in == js->current &&
+	    now_ms() - in->pm.started_ms < QUICK_DEATH_MS)
+		pool_backoff(&js->pool);
+	in->pm.state = MEMBER_DEAD;
+	if (in == js->current)
+		js->current = NULL;
+	if (in == js->next)
+		js->next = NULL;
+	instance_cleanup(in);
+	free(in);
+}
+
+static void reap(struct jails *js)
+{
+	struct instance *in;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if ((in = find_pid(js, pid)))
+			ended(js, in, status);
+	if (interval(js) && !js->current && !js->pool.draining)
+		start_period(js);
+	pool_refill(&js->pool);
+}
+
+static void accept_all(struct jails *js)
+{
+	/*
+	 * Instances that ended but are not reaped yet would still count
+	 * against the caps: reap first, so a client that opens its next
+	 * connection as soon as the last one closed is not refused.
+	 */
+	reap(js);
+	pool_accept(&js->pool);
+}
+
+/* ---- signals, deadlines ---- */
+
+static void begin_drain(struct jails *js, const char *why)
+{
+	pool_drain(&js->pool, why);
+	/* An interval service stops on its recipe's signal, in its grace. */
+	if (!interval(js))
+		return;
+	for (size_t i = 0; i < js->pool.n; i++)
+		if (js->pool.m[i]->state == MEMBER_BUSY)
+			kill(instance_of(js->pool.m[i])->pid,
+			     js->sv->m->service.stop_signal);
+}
+
+/*
+ * SIGHUP. A jail retired while it serves has always ended as recycled,
+ * also at its wall limit (a VM's as wall): kept so.
+ */
+static void recycle_now(struct jails *js)
+{
+	pool_recycle(&js->pool);
+	if (interval(js)) {
+		start_period(js);
+		return;
+	}
+	for (size_t i = 0; i < js->pool.n; i++)
+		if (js->pool.m[i]->deadline_ms)
+			js->pool.m[i]->deadline_reason = "recycled";
+}
+
+static void on_signals(struct jails *js)
+{
+	struct signalfd_siginfo si;
+
+	while (read(js->sv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(js);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!js->pool.draining)
+				begin_drain(js, si.ssi_signo == SIGTERM ? "sigterm" : "sigint");
+			break;
+		case SIGHUP:
+			recycle_now(js);
+			break;
+		}
 	}
 }
 
-static void check_deadlines(struct supervisor *sv)
+static void check_deadlines(struct jails *js)
 {
-	uint64_t now = now_ms();
+	uint64_t now;
 
-	expire_pending(sv, now);
-	for (size_t i = 0; i < sv->n_inst; i++)
-		check_instance(sv, sv->inst[i], now);
-	if (sv->draining && now >= sv->drain_deadline_ms)
-		for (size_t i = 0; i < sv->n_inst; i++)
-			instance_kill(sv->inst[i], "drain");
-	if (sv->cfg.recycle == RECYCLE_INTERVAL &&
-	    ((sv->next_period_ms && now >= sv->next_period_ms) || !sv->current))
-		start_period(sv);
-	refill(sv);
+	pool_tick(&js->pool);
+	now = now_ms();
+	if (interval(js) &&
+	    ((js->next_period_ms && now >= js->next_period_ms) || !js->current))
+		start_period(js);
 }
 
-/* Sleeps until the nearest deadline, at most a tick. */
-static int next_timeout(const struct supervisor *sv)
-{
-	uint64_t next = 0;
-
-	for (size_t i = 0; i < sv->n_inst; i++)
-		if (sv->inst[i]->deadline_ms && (!next || sv->inst[i]->deadline_ms < next))
-			next = sv->inst[i]->deadline_ms;
-	return sv_timeout(sv, next);
-}
+/* ---- the loop ---- */
 
 static int watch(struct supervisor *sv, int fd, void *tag)
 {
@@ -434,26 +319,28 @@ static int watch(struct supervisor *sv, int fd, void *tag)
 	return epoll_ctl(sv->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void loop(struct supervisor *sv)
+static void loop(struct jails *js)
 {
+	struct supervisor *sv = js->sv;
 	struct epoll_event ev[64];
 
-	while (!sv->draining || sv->n_inst > 0) {
-		int n = epoll_wait(sv->epoll_fd, ev, 64, next_timeout(sv));
+	while (!pool_finished(&js->pool)) {
+		int n = epoll_wait(sv->epoll_fd, ev, 64,
+				   pool_timeout(&js->pool, js->next_period_ms));
 
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &sv->signal_fd)
-				on_signals(sv);
+				on_signals(js);
 			else if (ev[i].data.ptr == &sv->listen_fd)
-				accept_all(sv);
+				accept_all(js);
 			else
-				on_control(sv, ev[i].data.ptr);
+				on_control(js, ev[i].data.ptr);
 		}
 		if (n < 0 && errno != EINTR) {
 			sv_log("event=error what=epoll_wait error=\"%s\"", strerror(errno));
-			begin_drain(sv, "error");
+			begin_drain(js, "error");
 		}
-		check_deadlines(sv);
+		check_deadlines(js);
 	}
 }
 
@@ -464,6 +351,14 @@ static const char *cgroup_name(enum cgroup_version v)
 
 int supervisor_serve(struct supervisor *sv)
 {
+	static struct jails js;	/* the pool's arrays are large for a stack */
+	struct pool_config cfg;
+
+	pool_service_config(sv, &cfg);
+	cfg.queue_timeout_ms = PENDING_TIMEOUT_MS;
+	cfg.accept_flags = 0;	/* the service gets a blocking socket */
+	pool_init(&js.pool, sv, &jail_ops, &cfg);
+	js.sv = sv;
 	if (watch(sv, sv->signal_fd, &sv->signal_fd) < 0 ||
 	    (sv->cfg.recycle != RECYCLE_INTERVAL &&
 	     watch(sv, sv->listen_fd, &sv->listen_fd) < 0)) {
@@ -475,10 +370,10 @@ int supervisor_serve(struct supervisor *sv)
 	       recycle_name(sv->cfg.recycle), (unsigned long long)sv->pool,
 	       (unsigned long long)sv->max, (unsigned long long)sv->per_client,
 	       cgroup_name(sv->cgroups.version));
-	if (sv->cfg.recycle == RECYCLE_INTERVAL)
-		start_period(sv);
-	refill(sv);
-	loop(sv);
+	if (interval(&js))
+		start_period(&js);
+	pool_refill(&js.pool);
+	loop(&js);
 	sv_log("event=stop");
 	return 0;
 }

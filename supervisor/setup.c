@@ -23,9 +23,6 @@
 #include "supervisor.h"
 #include "volume.h"
 
-#define BACKOFF_FIRST_MS 250
-#define BACKOFF_MAX_MS 10000
-#define TICK_MS 1000		/* the serving loops wake at least this often */
 #define DEFAULT_POOL 4
 #define DEFAULT_VM_POOL 1	/* a booted VM costs its memory while it waits */
 #define LISTEN_BACKLOG 256
@@ -53,41 +50,6 @@ void sv_log_end(unsigned long id, const char *client, const char *port,
 	       status, reason);
 }
 
-/*
- * An instance that cannot start (a setup error, a service that dies at
- * once, a guest that does not boot) would otherwise be replaced in a tight
- * loop, filling the log and the log volume: new instances wait, longer
- * after each failure in a row.
- */
-void sv_backoff(struct supervisor *sv)
-{
-	sv->backoff_ms = sv->backoff_ms ? 2 * sv->backoff_ms : BACKOFF_FIRST_MS;
-	if (sv->backoff_ms > BACKOFF_MAX_MS)
-		sv->backoff_ms = BACKOFF_MAX_MS;
-	sv->spawn_after_ms = now_ms() + sv->backoff_ms;
-	sv_log("event=backoff delay_ms=%llu", (unsigned long long)sv->backoff_ms);
-}
-
-int sv_may_spawn(const struct supervisor *sv)
-{
-	return !sv->draining && now_ms() >= sv->spawn_after_ms;
-}
-
-int sv_timeout(const struct supervisor *sv, uint64_t nearest_ms)
-{
-	uint64_t now = now_ms(), next = now + TICK_MS;
-
-	if (nearest_ms && nearest_ms < next)
-		next = nearest_ms;
-	if (sv->next_period_ms && sv->next_period_ms < next)
-		next = sv->next_period_ms;
-	if (sv->draining && sv->drain_deadline_ms < next)
-		next = sv->drain_deadline_ms;
-	if (sv->spawn_after_ms > now && sv->spawn_after_ms < next)
-		next = sv->spawn_after_ms;
-	return next > now ? (int)(next - now) : 0;
-}
-
 int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
 	      struct sockaddr_storage *local)
 {
@@ -103,6 +65,21 @@ int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
 	if (getsockname(fd, (struct sockaddr *)local, &ll) < 0)
 		memset(local, 0, sizeof(*local));
 	return fd;
+}
+
+/*
+ * Out of the epoll set first: epoll forgets a socket only when its last
+ * descriptor closes, and a cloned instance may still hold a copy. (The
+ * VMs' loop never added it: that removal fails, harmlessly.)
+ */
+void sv_close_listener(struct supervisor *sv)
+{
+	if (sv->listen_fd < 0)
+		return;
+	if (sv->epoll_fd >= 0)
+		epoll_ctl(sv->epoll_fd, EPOLL_CTL_DEL, sv->listen_fd, NULL);
+	close(sv->listen_fd);
+	sv->listen_fd = -1;
 }
 
 /* The manifest beside the image, and the image's digest checked against it. */
@@ -442,7 +419,6 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
 	sv->listen_fd = sv->signal_fd = sv->epoll_fd = -1;
-	sv->next_id = 1;
 	if (load_manifest(sv, e) < 0)
 		return -1;
 	if (o->pool_given && !o->pool && !(sv->format & FORMAT_VM))

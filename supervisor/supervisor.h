@@ -1,6 +1,6 @@
 /*
  * supervisor.h - imgsupd's state: setting up (setup.c) and serving
- * (serve.c).
+ * (serve.c: jails, vmserve.c: VMs, both through the policy of pool.c).
  */
 #ifndef IMGTOOL_SUPERVISOR_H
 #define IMGTOOL_SUPERVISOR_H
@@ -10,12 +10,9 @@
 #include "cgroup.h"
 #include "instance.h"
 #include "manifest.h"
+#include "pool.h"
 #include "util.h"
 
-#define MAX_INSTANCES 4096
-#define MAX_POOL 64
-#define MAX_PENDING 256
-#define PENDING_TIMEOUT_MS 10000	/* a queued connection waits at most this */
 #define RUN_DIR "/run/imgsupd"
 
 struct options {
@@ -28,12 +25,6 @@ struct options {
 	uint64_t boot_timeout;	/* VMs: seconds until the guest is ready */
 	int run;		/* one instance on the terminal */
 	char **command;		/* --run: instead of the service's exec */
-};
-
-struct pending {
-	int fd;
-	uint64_t since_ms;	/* queued since */
-	struct sockaddr_storage remote, local;
 };
 
 struct vm_host;
@@ -50,18 +41,6 @@ struct supervisor {
 	uint64_t max, per_client, pool;
 	int listen_fd, signal_fd, epoll_fd;
 	const char *listen_addr;
-	struct instance *inst[MAX_INSTANCES + MAX_POOL];
-	size_t n_inst;
-	unsigned long next_id;
-	struct pending pending[MAX_PENDING];
-	size_t n_pending;
-	int draining;
-	uint64_t drain_deadline_ms;
-	uint64_t next_period_ms;	/* interval: when to recycle */
-	struct instance *current;	/* interval: the one with the socket */
-	struct instance *next;		/* interval: the one taking over */
-	uint64_t spawn_after_ms;	/* no new instance before then */
-	uint64_t backoff_ms;		/* after failures: 250 ms, doubling to 10 s */
 };
 
 /* Everything before serving: manifest, mounts, cgroups, filter, socket. */
@@ -96,23 +75,17 @@ int supervisor_run_once(struct supervisor *sv);
 int sv_accept(struct supervisor *sv, int flags, struct sockaddr_storage *remote,
 	      struct sockaddr_storage *local);
 
+/* Closes the listening socket (draining): no connection is accepted after. */
+void sv_close_listener(struct supervisor *sv);
+
 /*
- * The line that ends every instance, jail or VM: client "" when none,
- * status like "exit:0" or "signal:9" (or "-"), reason why it ended.
+ * The line that ends every instance, jail or VM (pool_ended): client ""
+ * when none, status like "exit:0" or "signal:9" (or "-"), reason why it
+ * ended.
  */
 void sv_log_end(unsigned long id, const char *client, const char *port,
 		enum recycle recycle, unsigned served, uint64_t duration_ms,
 		const char *status, const char *reason);
-/* After a failed start: no new instance for 250 ms, doubling up to 10 s. */
-void sv_backoff(struct supervisor *sv);
-/* Whether a new instance may be started now (not draining, not backing off). */
-int sv_may_spawn(const struct supervisor *sv);
-/*
- * How long the serving loop may sleep: until the nearest of the
- * instances' deadline (0: none) and the supervisor's own (the next period,
- * the end of a drain, of a backoff), at most a tick. In milliseconds.
- */
-int sv_timeout(const struct supervisor *sv, uint64_t nearest_ms);
 
 /* Logs one key=value line on stderr. */
 void sv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,7 +1,9 @@
 /*
- * vmserve.c - imgsupd's loop for VM images: a pool of booted VMs, each
- * used for one session (or one connection), and the relay that carries
- * each client connection over the VM's channel (runtime/channel.h).
+ * vmserve.c - imgsupd's loop for VM images: the pool's operations on
+ * booted VMs, each used for one session (or one connection), and the relay
+ * that carries each client connection over the VM's channel
+ * (runtime/channel.h). What to do with connections and VMs is the pool's
+ * (pool.c); this file does it to VMs.
  *
  * One thread serves: poll() over the listening socket, the signalfd, and
  * each VM's channel and client socket. Starting and destroying a domain
@@ -33,58 +35,57 @@
 #define SESSION_QUEUE 16	/* a session's connections waiting their turn */
 #define GUEST_LOG_MAX 200
 
-enum vm_state {
-	VM_BOOTING,	/* with the worker: overlay, domain, channel */
-	VM_STARTING,	/* running, its init not ready yet */
-	VM_READY,	/* in the pool */
-	VM_BUSY,	/* a client's: serving or waiting for its next connection */
-	VM_STOPPING,	/* with the worker: being destroyed */
-};
-
-struct conn {
-	int fd;
-	char ip[ADDR_MAX], port[8];
-	struct sockaddr_storage remote, local;
-	uint64_t since_ms;
-};
-
 struct bytes {
 	uint8_t *data;
 	size_t len, off;	/* data[off..len) is still to be written */
 };
 
+/*
+ * pm.state: STARTING while the worker boots it (booting) and then until its
+ * init says ready, READY in the pool, BUSY a client's (serving, or waiting
+ * for the session's next connection), STOPPING while the worker destroys
+ * it. While the worker has it, the loop does not touch it.
+ */
 struct vmi {
-	unsigned long id;
-	enum vm_state state;
+	struct pool_member pm;
 	struct vm_domain d;
+	int booting;		/* with the worker, being booted */
 	int failed;		/* the worker could not boot it */
-	uint64_t created_ms, started_ms, idle_since_ms, deadline_ms;
-	char client[ADDR_MAX], client_port[8];
-	struct conn cur;	/* cur.fd -1: no client connection open */
-	int active;		/* a connection is being served */
+	struct pool_conn cur;	/* cur.fd -1: no client connection open */
 	int running;		/* the guest runs a service: 'O' sent, no 'X' yet */
 	int client_eof, guest_eof, shut;
 	int chan_eof;		/* the guest is gone; the client is being finished */
 	struct bytes to_chan, to_client;
 	uint8_t in[2 * CHANNEL_FRAME_MAX];
 	size_t in_len;
-	struct conn queue[SESSION_QUEUE];
-	size_t n_queue;
-	unsigned served;
-	int retired;
-	const char *reason;
-	char status[32];
+	/* A session's connections wait here their turn: pm.queued of them. */
+	struct pool_conn queue[SESSION_QUEUE];
 };
 
 struct vmserve {
+	struct pool pool;
 	struct supervisor *sv;
 	struct vm_host *host;
-	struct vmi *vms[MAX_INSTANCES + MAX_POOL];
-	size_t n_vms;
 	int job_pipe[2], done_pipe[2];
 	pthread_t worker;
 	uint64_t boot_timeout_ms;
 };
+
+static struct vmserve *vs_of(struct pool *p)
+{
+	return pool_entry(p, struct vmserve, pool);
+}
+
+static struct vmi *vm_of(struct pool_member *m)
+{
+	return pool_entry(m, struct vmi, pm);
+}
+
+/* Whether the loop may touch v: not the worker's. */
+static int in_loop(const struct vmi *v)
+{
+	return !v->booting && v->pm.state != MEMBER_STOPPING;
+}
 
 /* ---- the worker thread ---- */
 
@@ -96,8 +97,8 @@ static void *worker(void *arg)
 	while (read(vs->job_pipe[0], &v, sizeof(v)) == (ssize_t)sizeof(v)) {
 		if (!v)
 			break;
-		if (v->state == VM_BOOTING)
-			v->failed = vm_boot(vs->host, v->id, &v->d) < 0;
+		if (v->booting)
+			v->failed = vm_boot(vs->host, v->pm.id, &v->d) < 0;
 		else
 			vm_destroy(vs->host, &v->d);
 		if (write(vs->done_pipe[1], &v, sizeof(v)) != (ssize_t)sizeof(v))
@@ -113,96 +114,9 @@ static void post(struct vmserve *vs, struct vmi *v)
 		sv_log("event=error what=worker error=\"%s\"", strerror(errno));
 }
 
-/* ---- bookkeeping ---- */
+/* ---- ending ---- */
 
-static size_t count(const struct vmserve *vs, enum vm_state st)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < vs->n_vms; i++)
-		n += vs->vms[i]->state == st;
-	return n;
-}
-
-static void stop(struct vmserve *vs, struct vmi *v, const char *reason);
-
-/*
- * A ready VM for a new session. One whose state areas are older than what
- * ended since it was made (vm_stale(): a remote libvirtd's) would start the
- * session with state that is no longer ours: it is stopped, and the pool
- * boots a fresh one.
- */
-static struct vmi *find_ready(struct vmserve *vs)
-{
-	for (size_t i = 0; i < vs->n_vms; i++) {
-		struct vmi *v = vs->vms[i];
-
-		if (v->state != VM_READY || v->retired)
-			continue;
-		if (!vm_stale(vs->host, &v->d))
-			return v;
-		stop(vs, v, "stale");
-	}
-	return NULL;
-}
-
-static struct vmi *session_of(const struct vmserve *vs, const char *ip)
-{
-	for (size_t i = 0; i < vs->n_vms; i++) {
-		struct vmi *v = vs->vms[i];
-
-		if (v->state == VM_BUSY && !v->retired && !strcmp(v->client, ip))
-			return v;
-	}
-	return NULL;
-}
-
-static enum recycle recycle_of(const struct vmserve *vs)
-{
-	return vs->sv->m->service.recycle;
-}
-
-static void spawn(struct vmserve *vs)
-{
-	struct vmi *v = xcalloc(1, sizeof(*v));
-
-	v->id = vs->sv->next_id++;
-	v->state = VM_BOOTING;
-	v->created_ms = now_ms();
-	v->cur.fd = -1;
-	v->d.chan = -1;
-	vs->vms[vs->n_vms++] = v;
-	post(vs, v);
-}
-
-static void refill(struct vmserve *vs)
-{
-	struct supervisor *sv = vs->sv;
-	size_t waiting, busy;
-
-	if (!sv_may_spawn(sv))
-		return;
-	waiting = count(vs, VM_BOOTING) + count(vs, VM_STARTING) + count(vs, VM_READY);
-	busy = count(vs, VM_BUSY);
-	/* Enough for the pool, and for connections that wait for a VM. */
-	while (waiting < sv->pool + sv->n_pending &&
-	       waiting + busy < sv->max + sv->pool &&
-	       vs->n_vms < MAX_INSTANCES + MAX_POOL) {
-		spawn(vs);
-		waiting++;
-	}
-}
-
-static void log_end(const struct vmserve *vs, const struct vmi *v)
-{
-	uint64_t from = v->started_ms ? v->started_ms : v->created_ms;
-
-	sv_log_end(v->id, v->client, v->client_port, recycle_of(vs), v->served,
-		   now_ms() - from, v->status[0] ? v->status : "-",
-		   v->reason ? v->reason : "exit");
-}
-
-static void close_conn(struct conn *c)
+static void close_conn(struct pool_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -212,14 +126,14 @@ static void close_conn(struct conn *c)
 /* Ends a VM: its connections are closed, the worker destroys the domain. */
 static void stop(struct vmserve *vs, struct vmi *v, const char *reason)
 {
-	if (v->state == VM_BOOTING || v->state == VM_STOPPING)
+	if (!in_loop(v))
 		return;
-	if (!v->reason)
-		v->reason = reason;
+	if (!v->pm.reason)
+		v->pm.reason = reason;
 	close_conn(&v->cur);
-	while (v->n_queue)
-		close_conn(&v->queue[--v->n_queue]);
-	v->state = VM_STOPPING;
+	while (v->pm.queued)
+		close_conn(&v->queue[--v->pm.queued]);
+	v->pm.state = MEMBER_STOPPING;
 	post(vs, v);
 }
 
@@ -240,7 +154,7 @@ static void log_boot_error(struct vmserve *vs, const struct vmi *v, char *why)
 	requote(why);
 	requote(tail);
 	sv_log("event=error what=boot instance=%lu error=\"%s\" console=\"%s\"",
-	       v->id, why, tail);
+	       v->pm.id, why, tail);
 }
 
 /* ---- the relay ---- */
@@ -284,11 +198,10 @@ static void env_add(struct buf *b, const char *name, const char *value)
 }
 
 /* Sends 'O' for the connection in v->cur, with the ucspi-tcp variables. */
-static void open_conn(struct vmserve *vs, struct vmi *v)
+static void open_conn(struct vmi *v)
 {
 	char lip[ADDR_MAX], lport[8];
 	struct buf env = { 0 };
-	uint64_t wall = vs->sv->m->service.limits.wall;
 
 	format_addr(&v->cur.local, lip, sizeof(lip), lport, sizeof(lport));
 	env_add(&env, "PROTO", "TCP");
@@ -300,31 +213,26 @@ static void open_conn(struct vmserve *vs, struct vmi *v)
 	env_add(&env, "REMOTE_PORT", v->cur.port);
 	frame(v, CH_OPEN, env.data, env.len);
 	buf_free(&env);
-	v->active = v->running = 1;
+	v->pm.active = v->running = 1;
 	v->client_eof = v->guest_eof = v->shut = 0;
-	v->served++;
-	snprintf(v->client_port, sizeof(v->client_port), "%s", v->cur.port);
-	if (!v->started_ms) {
-		v->started_ms = now_ms();
-		/* The wall limit counts from the session's first connection. */
-		if (wall)
-			v->deadline_ms = v->started_ms + wall * 1000;
-	}
+	v->pm.served++;
+	snprintf(v->pm.client_port, sizeof(v->pm.client_port), "%s", v->cur.port);
+	/* The wall limit counts from here (the pool sets it). */
+	if (!v->pm.started_ms)
+		v->pm.started_ms = now_ms();
 }
 
 /* The current connection is over: the next one of the session, or the end. */
 static void conn_done(struct vmserve *vs, struct vmi *v)
 {
 	close_conn(&v->cur);
-	if (recycle_of(vs) == RECYCLE_CONNECTION || v->chan_eof) {
-		stop(vs, v, "exit");
-		return;
-	}
-	v->idle_since_ms = now_ms();
-	if (v->n_queue) {
+	pool_conn_done(&vs->pool, &v->pm);	/* connection recycling: stopped */
+	if (v->chan_eof) {
+		stop(vs, v, "exit");	/* the guest is gone: no next connection */
+	} else if (v->pm.state == MEMBER_BUSY && v->pm.queued) {
 		v->cur = v->queue[0];
-		memmove(v->queue, v->queue + 1, --v->n_queue * sizeof(v->queue[0]));
-		open_conn(vs, v);
+		memmove(v->queue, v->queue + 1, --v->pm.queued * sizeof(v->queue[0]));
+		open_conn(v);
 	}
 }
 
@@ -338,7 +246,7 @@ static void guest_log(const struct vmi *v, const struct channel_frame *f)
 		text[i] = f->payload[i] >= 0x20 && f->payload[i] < 0x7f &&
 			  f->payload[i] != '"' ? (char)f->payload[i] : '?';
 	text[n] = '\0';
-	sv_log("event=guest instance=%lu message=\"%s\"", v->id, text);
+	sv_log("event=guest instance=%lu message=\"%s\"", v->pm.id, text);
 }
 
 static void exit_status(struct vmi *v, const struct channel_frame *f)
@@ -353,9 +261,9 @@ static void exit_status(struct vmi *v, const struct channel_frame *f)
 	if ((eq = strchr(text, '=')) && strspn(eq + 1, "0123456789") == strlen(eq + 1) &&
 	    (!strncmp(text, "exit=", 5) || !strncmp(text, "signal=", 7))) {
 		*eq = ':';
-		snprintf(v->status, sizeof(v->status), "%s", text);
+		snprintf(v->pm.status, sizeof(v->pm.status), "%s", text);
 	} else {
-		snprintf(v->status, sizeof(v->status), "unknown");
+		snprintf(v->pm.status, sizeof(v->pm.status), "unknown");
 	}
 }
 
@@ -364,13 +272,11 @@ static int on_frame(struct vmserve *vs, struct vmi *v, const struct channel_fram
 {
 	switch (f->type) {
 	case CH_READY:
-		if (v->state != VM_STARTING)
+		if (v->pm.state != MEMBER_STARTING)
 			return -1;
-		v->state = VM_READY;
-		v->deadline_ms = 0;	/* the boot's; the wall limit comes with a client */
-		vs->sv->backoff_ms = 0;
-		sv_log("event=ready instance=%lu boot_ms=%llu", v->id,
-		       (unsigned long long)(now_ms() - v->created_ms));
+		pool_ready(&vs->pool, &v->pm);
+		sv_log("event=ready instance=%lu boot_ms=%llu", v->pm.id,
+		       (unsigned long long)(now_ms() - v->pm.created_ms));
 		return 0;
 	case CH_DATA:
 		if (!v->running)
@@ -413,7 +319,7 @@ static void read_channel(struct vmserve *vs, struct vmi *v)
 		 * what it sent still goes to the client first. Otherwise the
 		 * guest ended under a service, or between sessions: a crash.
 		 */
-		if (v->active && !v->running)
+		if (v->pm.active && !v->running)
 			v->chan_eof = 1;
 		else
 			stop(vs, v, "crashed");
@@ -477,7 +383,7 @@ static void write_client(struct vmi *v)
 /* After every event: pass the guest's end on, and finish the connection. */
 static void settle(struct vmserve *vs, struct vmi *v)
 {
-	if (v->state != VM_BUSY || !v->active)
+	if (v->pm.state != MEMBER_BUSY || !v->pm.active)
 		return;
 	if (v->cur.fd >= 0 && v->guest_eof && !pending_bytes(&v->to_client)) {
 		if (!v->running)
@@ -485,175 +391,119 @@ static void settle(struct vmserve *vs, struct vmi *v)
 		else if (!v->shut && shutdown(v->cur.fd, SHUT_WR) == 0)
 			v->shut = 1;
 	}
-	if (v->cur.fd < 0 && !v->running) {
-		v->active = 0;
+	if (v->cur.fd < 0 && !v->running)
 		conn_done(vs, v);
+}
+
+/* ---- the pool's operations (pool.h) ---- */
+
+/* A VM for the worker to boot; the loop gets it back in on_done(). */
+static struct pool_member *vm_spawn(struct pool *p, unsigned long id)
+{
+	struct vmi *v = xcalloc(1, sizeof(*v));
+
+	v->pm.id = id;
+	v->pm.state = MEMBER_STARTING;
+	v->pm.created_ms = now_ms();
+	v->booting = 1;
+	v->cur.fd = -1;
+	v->d.chan = -1;
+	post(vs_of(p), v);
+	return &v->pm;
+}
+
+/*
+ * A ready VM gets its first client; a session's VM the next connection of
+ * its client, at once if it serves none, else in its queue (one connection
+ * runs at a time over the channel).
+ */
+static int vm_hand_over(struct pool *p, struct pool_member *m,
+			struct pool_conn *c)
+{
+	struct vmi *v = vm_of(m);
+
+	(void)p;
+	if (m->state == MEMBER_READY) {
+		m->state = MEMBER_BUSY;
+		snprintf(m->client, sizeof(m->client), "%s", c->ip);
+	} else if (m->active) {
+		if (m->queued >= SESSION_QUEUE) {
+			pool_refuse(c, "per-client");
+			return -1;
+		}
+		v->queue[m->queued++] = *c;
+		return 0;
 	}
-}
-
-/* ---- accepting ---- */
-
-static void refuse(struct conn *c, const char *why)
-{
-	sv_log("event=refused client=%s:%s reason=%s", c->ip, c->port, why);
-	close_conn(c);
-}
-
-static void assign(struct vmserve *vs, struct vmi *v, struct conn *c)
-{
-	v->state = VM_BUSY;
-	snprintf(v->client, sizeof(v->client), "%s", c->ip);
 	v->cur = *c;
-	open_conn(vs, v);
+	open_conn(v);
+	return 0;
 }
 
-static size_t count_client(const struct vmserve *vs, const char *ip)
+static void vm_stop(struct pool *p, struct pool_member *m, const char *reason)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < vs->n_vms; i++)
-		n += vs->vms[i]->state == VM_BUSY && !strcmp(vs->vms[i]->client, ip);
-	return n;
+	stop(vs_of(p), vm_of(m), reason);
 }
 
-/* A connection: to its client's session, a ready VM, or the queue. */
-static void dispatch(struct vmserve *vs, struct conn *c)
+/*
+ * A remote libvirtd's VM whose log disk was made before a merge changed a
+ * state area (vm_stale()) would begin its session with old state.
+ */
+static int vm_is_stale(struct pool *p, const struct pool_member *m)
 {
-	struct supervisor *sv = vs->sv;
-	struct vmi *v;
-
-	if (recycle_of(vs) == RECYCLE_SESSION && (v = session_of(vs, c->ip))) {
-		if (!v->active) {
-			v->cur = *c;
-			open_conn(vs, v);
-		} else if (v->n_queue + 1 >= sv->per_client || v->n_queue >= SESSION_QUEUE) {
-			refuse(c, "per-client");
-		} else {
-			v->queue[v->n_queue++] = *c;
-		}
-		return;
-	}
-	if (count(vs, VM_BUSY) + sv->n_pending >= sv->max)
-		return refuse(c, "max");
-	if (recycle_of(vs) == RECYCLE_CONNECTION && count_client(vs, c->ip) >= sv->per_client)
-		return refuse(c, "per-client");
-	if ((v = find_ready(vs)))
-		return assign(vs, v, c);
-	if (sv->n_pending >= MAX_PENDING)
-		return refuse(c, "queue");
-	sv->pending[sv->n_pending++] = (struct pending){
-		.fd = c->fd, .remote = c->remote, .local = c->local,
-		.since_ms = now_ms() };
+	return vm_stale(vs_of(p)->host, &pool_entry(m, const struct vmi, pm)->d);
 }
 
-static void conn_from(struct conn *c, int fd, const struct sockaddr_storage *remote,
-		      const struct sockaddr_storage *local)
+/* No ready message within the boot timeout: the console says why. */
+static void vm_late(struct pool *p, struct pool_member *m)
 {
-	c->fd = fd;
-	c->remote = *remote;
-	c->local = *local;
-	c->since_ms = now_ms();
-	format_addr(remote, c->ip, sizeof(c->ip), c->port, sizeof(c->port));
+	struct vmserve *vs = vs_of(p);
+	char why[64];
+
+	snprintf(why, sizeof(why), "no ready message in %llu s",
+		 (unsigned long long)(vs->boot_timeout_ms / 1000));
+	log_boot_error(vs, vm_of(m), why);
 }
 
-static void accept_all(struct vmserve *vs)
+static const struct pool_ops vm_ops = {
+	.spawn = vm_spawn,
+	.hand_over = vm_hand_over,
+	.stop = vm_stop,
+	.stale = vm_is_stale,
+	.late = vm_late,
+};
+
+/* ---- the worker's results, signals ---- */
+
+static void free_vm(struct vmi *v)
 {
-	struct sockaddr_storage remote, local;
-	struct conn c;
-	int fd;
-
-	/* Non-blocking: the relay never waits on a client. */
-	while ((fd = sv_accept(vs->sv, SOCK_NONBLOCK, &remote, &local)) >= 0) {
-		conn_from(&c, fd, &remote, &local);
-		dispatch(vs, &c);
-	}
-	refill(vs);
-}
-
-/* Queued connections go to VMs that became ready, or give up in time. */
-static void drain_pending(struct vmserve *vs, uint64_t now)
-{
-	struct supervisor *sv = vs->sv;
-	struct vmi *v;
-
-	while (sv->n_pending) {
-		struct pending p = sv->pending[0];
-		struct conn c;
-		int expired = now - p.since_ms >= vs->boot_timeout_ms;
-
-		if (!(v = find_ready(vs)) && !expired)
-			break;
-		memmove(sv->pending, sv->pending + 1,
-			--sv->n_pending * sizeof(sv->pending[0]));
-		conn_from(&c, p.fd, &p.remote, &p.local);
-		c.since_ms = p.since_ms;
-		if (v)
-			assign(vs, v, &c);
-		else
-			refuse(&c, "no-instance");
-	}
-}
-
-/* ---- the worker's results, signals, deadlines ---- */
-
-static void remove_vm(struct vmserve *vs, struct vmi *v)
-{
-	for (size_t i = 0; i < vs->n_vms; i++)
-		if (vs->vms[i] == v) {
-			vs->vms[i] = vs->vms[--vs->n_vms];
-			break;
-		}
 	free(v->to_chan.data);
 	free(v->to_client.data);
 	free(v);
 }
 
+/* A VM back from the worker: destroyed, failed to boot, or booted. */
 static void on_done(struct vmserve *vs)
 {
 	struct vmi *v;
 
 	while (read(vs->done_pipe[0], &v, sizeof(v)) == (ssize_t)sizeof(v)) {
-		if (v->state == VM_STOPPING) {
-			log_end(vs, v);
-			remove_vm(vs, v);
-		} else if (v->failed) {
+		if (!v->booting) {
+			pool_ended(&vs->pool, &v->pm, "exit");
+			free_vm(v);
+			continue;
+		}
+		v->booting = 0;
+		if (v->failed) {
 			log_boot_error(vs, v, v->d.err);
-			sv_backoff(vs->sv);
-			v->reason = "boot-failed";
-			v->state = VM_STOPPING;
+			pool_backoff(&vs->pool);
+			v->pm.reason = "boot-failed";
+			v->pm.state = MEMBER_STOPPING;
 			post(vs, v);
 		} else {
-			v->state = VM_STARTING;
-			v->deadline_ms = now_ms() + vs->boot_timeout_ms;
+			/* Its init is to say ready by then, or boot-timeout. */
+			v->pm.deadline_ms = now_ms() + vs->boot_timeout_ms;
 		}
 	}
-}
-
-static void stop_idle(struct vmserve *vs, const char *reason)
-{
-	for (size_t i = 0; i < vs->n_vms; i++) {
-		struct vmi *v = vs->vms[i];
-
-		v->retired = 1;
-		if (v->state == VM_STARTING || v->state == VM_READY ||
-		    (v->state == VM_BUSY && !v->active))
-			stop(vs, v, reason);
-	}
-}
-
-static void begin_drain(struct vmserve *vs, const char *why)
-{
-	struct supervisor *sv = vs->sv;
-
-	sv_log("event=drain reason=%s instances=%zu", why, count(vs, VM_BUSY));
-	sv->draining = 1;
-	sv->drain_deadline_ms = now_ms() + sv->m->service.grace * 1000;
-	if (sv->listen_fd >= 0)
-		close(sv->listen_fd);
-	sv->listen_fd = -1;
-	while (sv->n_pending)
-		close(sv->pending[--sv->n_pending].fd);
-	stop_idle(vs, "drain");
 }
 
 static void on_signals(struct vmserve *vs)
@@ -662,58 +512,12 @@ static void on_signals(struct vmserve *vs)
 
 	while (read(vs->sv->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
-		    !vs->sv->draining)
-			begin_drain(vs, si.ssi_signo == SIGTERM ? "sigterm" : "sigint");
-		else if (si.ssi_signo == SIGHUP) {
-			sv_log("event=recycle reason=sighup");
-			stop_idle(vs, "recycled");
-		}
+		    !vs->pool.draining)
+			pool_drain(&vs->pool, si.ssi_signo == SIGTERM ? "sigterm" : "sigint");
+		else if (si.ssi_signo == SIGHUP)
+			pool_recycle(&vs->pool);
 		/* SIGCHLD: libvirt waits for its own children. */
 	}
-}
-
-static void check_vm(struct vmserve *vs, struct vmi *v, uint64_t now)
-{
-	struct supervisor *sv = vs->sv;
-	char why[64];
-
-	/* Draining: VMs that finished booting meanwhile serve nobody. */
-	if (sv->draining && (v->state == VM_STARTING || v->state == VM_READY)) {
-		stop(vs, v, "drain");
-	} else if (v->state == VM_STARTING && now >= v->deadline_ms) {
-		snprintf(why, sizeof(why), "no ready message in %llu s",
-			 (unsigned long long)(vs->boot_timeout_ms / 1000));
-		log_boot_error(vs, v, why);
-		stop(vs, v, "boot-timeout");
-	} else if (v->state == VM_BUSY && v->deadline_ms && now >= v->deadline_ms) {
-		stop(vs, v, "wall");
-	} else if (v->state == VM_BUSY && !v->active &&
-		   (v->retired || sv->draining ||
-		    now - v->idle_since_ms >= sv->m->service.idle * 1000)) {
-		stop(vs, v, sv->draining ? "drain" : v->retired ? "recycled" : "idle");
-	} else if (sv->draining && now >= sv->drain_deadline_ms) {
-		stop(vs, v, "drain");
-	}
-}
-
-static void check_deadlines(struct vmserve *vs)
-{
-	uint64_t now = now_ms();
-
-	drain_pending(vs, now);
-	for (size_t i = 0; i < vs->n_vms; i++)
-		check_vm(vs, vs->vms[i], now);
-	refill(vs);
-}
-
-static int next_timeout(const struct vmserve *vs)
-{
-	uint64_t next = 0;
-
-	for (size_t i = 0; i < vs->n_vms; i++)
-		if (vs->vms[i]->deadline_ms && (!next || vs->vms[i]->deadline_ms < next))
-			next = vs->vms[i]->deadline_ms;
-	return sv_timeout(vs->sv, next);
 }
 
 /* ---- the loop ---- */
@@ -744,11 +548,11 @@ static void build_watch(const struct vmserve *vs, struct watch *w)
 	add(w, vs->done_pipe[0], POLLIN, NULL, 0);
 	if (sv->listen_fd >= 0)
 		add(w, sv->listen_fd, POLLIN, NULL, 0);
-	for (size_t i = 0; i < vs->n_vms; i++) {
-		struct vmi *v = vs->vms[i];
+	for (size_t i = 0; i < vs->pool.n; i++) {
+		struct vmi *v = vm_of(vs->pool.m[i]);
 		short ev = 0;
 
-		if (v->state != VM_STARTING && v->state != VM_READY && v->state != VM_BUSY)
+		if (!in_loop(v))
 			continue;
 		/* Back-pressure: read a side only while the other can take it. */
 		if (pending_bytes(&v->to_client) < BUFFER_LIMIT)
@@ -775,7 +579,7 @@ static void build_watch(const struct vmserve *vs, struct watch *w)
 
 static void on_vm_event(struct vmserve *vs, struct vmi *v, int chan, short re)
 {
-	if (v->state != VM_STARTING && v->state != VM_READY && v->state != VM_BUSY)
+	if (!in_loop(v))
 		return;	/* stopped by an earlier event of this round */
 	if (chan) {
 		if (re & POLLOUT && flush(v->d.chan, &v->to_chan) < 0)
@@ -797,15 +601,15 @@ static void loop(struct vmserve *vs)
 	static struct watch w;
 	struct supervisor *sv = vs->sv;
 
-	while (!sv->draining || vs->n_vms > 0) {
+	while (!pool_finished(&vs->pool)) {
 		int n;
 
 		build_watch(vs, &w);
-		n = poll(w.p, w.n, next_timeout(vs));
+		n = poll(w.p, w.n, pool_timeout(&vs->pool, 0));
 		if (n < 0 && errno != EINTR) {
 			sv_log("event=error what=poll error=\"%s\"", strerror(errno));
-			if (!sv->draining)
-				begin_drain(vs, "error");
+			if (!vs->pool.draining)
+				pool_drain(&vs->pool, "error");
 		}
 		for (nfds_t i = 0; n > 0 && i < w.n; i++) {
 			short re = w.p[i].revents;
@@ -819,18 +623,27 @@ static void loop(struct vmserve *vs)
 			else if (w.p[i].fd == vs->done_pipe[0])
 				on_done(vs);
 			else if (w.p[i].fd == sv->listen_fd)
-				accept_all(vs);
+				pool_accept(&vs->pool);
 		}
-		check_deadlines(vs);
+		pool_tick(&vs->pool);
 	}
 }
 
 int vm_serve(struct supervisor *sv)
 {
-	struct vmserve vs = { .sv = sv, .host = sv->vm };
+	static struct vmserve vs;	/* the pool's arrays are large for a stack */
+	struct pool_config cfg;
 	int rc = 0;
 
+	vs.sv = sv;
+	vs.host = sv->vm;
 	vs.boot_timeout_ms = (sv->o->boot_timeout ? sv->o->boot_timeout : 60) * 1000;
+	pool_service_config(sv, &cfg);
+	/* A queued connection waits for a boot at most as long as a boot. */
+	cfg.queue_timeout_ms = vs.boot_timeout_ms;
+	cfg.on_demand = 1;	/* a pool of 0 boots per session */
+	cfg.accept_flags = SOCK_NONBLOCK;	/* the relay never waits on a client */
+	pool_init(&vs.pool, sv, &vm_ops, &cfg);
 	if (pipe2(vs.job_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(vs.done_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		sv_log("event=error what=pipe error=\"%s\"", strerror(errno));
@@ -843,10 +656,10 @@ int vm_serve(struct supervisor *sv)
 	}
 	sv_log("event=start image=%s listen=%s recycle=%s pool=%llu max=%llu "
 	       "per-client=%llu vm=%s accel=%s", sv->o->image, sv->listen_addr,
-	       recycle_name(recycle_of(&vs)), (unsigned long long)sv->pool,
+	       recycle_name(vs.pool.cfg.recycle), (unsigned long long)sv->pool,
 	       (unsigned long long)sv->max, (unsigned long long)sv->per_client,
 	       vs.host->uri, vs.host->kvm ? "kvm" : "tcg");
-	refill(&vs);
+	pool_refill(&vs.pool);
 	loop(&vs);
 	post(&vs, NULL);
 	pthread_join(vs.worker, NULL);

@@ -1,0 +1,374 @@
+/*
+ * pool.c - the serving policy of jails and VMs alike (see pool.h).
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "supervisor.h"
+
+#define BACKOFF_FIRST_MS 250
+#define BACKOFF_MAX_MS 10000
+#define TICK_MS 1000		/* the serving loops wake at least this often */
+
+void pool_service_config(const struct supervisor *sv, struct pool_config *c)
+{
+	const struct service *s = &sv->m->service;
+
+	*c = (struct pool_config){
+		.recycle = s->recycle,
+		.max = sv->max,
+		.per_client = sv->per_client,
+		.size = sv->pool,
+		.wall_ms = s->limits.wall * 1000,
+		.idle_ms = s->idle * 1000,
+		.grace_ms = s->grace * 1000,
+	};
+}
+
+void pool_init(struct pool *p, struct supervisor *sv,
+	       const struct pool_ops *ops, const struct pool_config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->ops = ops;
+	p->sv = sv;
+	p->cfg = *cfg;
+	p->next_id = 1;
+}
+
+/* ---- counting and finding ---- */
+
+size_t pool_count(const struct pool *p, enum member_state st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += p->m[i]->state == st;
+	return n;
+}
+
+/* Busy members of one client: its instances, under connection recycling. */
+static size_t count_client(const struct pool *p, const char *ip)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += p->m[i]->state == MEMBER_BUSY && !strcmp(p->m[i]->client, ip);
+	return n;
+}
+
+/* The member that serves ip's session, if it may take more. */
+static struct pool_member *session_of(const struct pool *p, const char *ip)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct pool_member *m = p->m[i];
+
+		if (m->state == MEMBER_BUSY && !m->retired && !strcmp(m->client, ip))
+			return m;
+	}
+	return NULL;
+}
+
+/*
+ * A ready member for a new client. A stale one (ops->stale) would start
+ * the session with state that is no longer ours: it is stopped, and the
+ * pool prepares a fresh one.
+ */
+static struct pool_member *find_ready(struct pool *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct pool_member *m = p->m[i];
+
+		if (m->state != MEMBER_READY || m->retired)
+			continue;
+		if (!p->ops->stale || !p->ops->stale(p, m))
+			return m;
+		p->ops->stop(p, m, "stale");
+	}
+	return NULL;
+}
+
+/* ---- spawning ---- */
+
+/*
+ * An instance that cannot start (a setup error, a service that dies at
+ * once, a guest that does not boot) would otherwise be replaced in a tight
+ * loop, filling the log and the log volume: new instances wait, longer
+ * after each failure in a row.
+ */
+void pool_backoff(struct pool *p)
+{
+	p->backoff_ms = p->backoff_ms ? 2 * p->backoff_ms : BACKOFF_FIRST_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->spawn_after_ms = now_ms() + p->backoff_ms;
+	sv_log("event=backoff delay_ms=%llu", (unsigned long long)p->backoff_ms);
+}
+
+int pool_may_spawn(const struct pool *p)
+{
+	return !p->draining && now_ms() >= p->spawn_after_ms;
+}
+
+struct pool_member *pool_spawn(struct pool *p)
+{
+	struct pool_member *m;
+
+	if (p->n >= POOL_MEMBERS)
+		return NULL;
+	/* A number is used up by a failed spawn too: ids are never reused. */
+	if (!(m = p->ops->spawn(p, p->next_id++)))
+		return NULL;
+	p->m[p->n++] = m;
+	return m;
+}
+
+void pool_refill(struct pool *p)
+{
+	size_t waiting, busy, want;
+
+	if (!pool_may_spawn(p) || p->cfg.recycle == RECYCLE_INTERVAL)
+		return;
+	waiting = pool_count(p, MEMBER_STARTING) + pool_count(p, MEMBER_READY);
+	busy = pool_count(p, MEMBER_BUSY);
+	want = p->cfg.size + (p->cfg.on_demand ? p->n_queue : 0);
+	while (waiting < want && waiting + busy < p->cfg.max + p->cfg.size &&
+	       pool_spawn(p))
+		waiting++;
+}
+
+/* ---- admission ---- */
+
+void pool_refuse(struct pool_conn *c, const char *why)
+{
+	sv_log("event=refused client=%s:%s reason=%s", c->ip, c->port, why);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* ops->hand_over, and the wall limit from the member's first connection. */
+static void hand_over(struct pool *p, struct pool_member *m, struct pool_conn *c)
+{
+	if (p->ops->hand_over(p, m, c) < 0)
+		return;
+	if (p->cfg.wall_ms && !m->deadline_ms) {
+		m->deadline_ms = m->started_ms + p->cfg.wall_ms;
+		m->deadline_reason = "wall";
+	}
+}
+
+/* A connection: to its client's session, a ready member, or the queue. */
+static void dispatch(struct pool *p, struct pool_conn *c)
+{
+	const struct pool_config *cfg = &p->cfg;
+	struct pool_member *m;
+
+	if (cfg->recycle == RECYCLE_SESSION && (m = session_of(p, c->ip))) {
+		if (m->active + m->queued >= cfg->per_client)
+			return pool_refuse(c, "per-client");
+		return hand_over(p, m, c);
+	}
+	if (pool_count(p, MEMBER_BUSY) + p->n_queue >= cfg->max)
+		return pool_refuse(c, "max");
+	if (cfg->recycle == RECYCLE_CONNECTION && count_client(p, c->ip) >= cfg->per_client)
+		return pool_refuse(c, "per-client");
+	if ((m = find_ready(p)))
+		return hand_over(p, m, c);
+	if (p->n_queue >= MAX_PENDING)
+		return pool_refuse(c, "queue");
+	p->queue[p->n_queue++] = *c;
+}
+
+void pool_accept(struct pool *p)
+{
+	struct pool_conn c;
+	int fd;
+
+	while ((fd = sv_accept(p->sv, p->cfg.accept_flags, &c.remote, &c.local)) >= 0) {
+		c.fd = fd;
+		c.since_ms = now_ms();
+		format_addr(&c.remote, c.ip, sizeof(c.ip), c.port, sizeof(c.port));
+		dispatch(p, &c);
+	}
+	pool_refill(p);
+}
+
+static struct pool_conn dequeue(struct pool *p)
+{
+	struct pool_conn c = p->queue[0];
+
+	memmove(p->queue, p->queue + 1, --p->n_queue * sizeof(p->queue[0]));
+	return c;
+}
+
+/*
+ * Connections wait in the queue only while members are being prepared.
+ * When none can be (instances fail to start), they are not kept forever.
+ */
+static void serve_queue(struct pool *p, uint64_t now)
+{
+	while (p->n_queue) {
+		struct pool_member *m = find_ready(p);
+		struct pool_conn c;
+
+		if (!m && now - p->queue[0].since_ms < p->cfg.queue_timeout_ms)
+			break;
+		c = dequeue(p);
+		if (m)
+			hand_over(p, m, &c);
+		else
+			pool_refuse(&c, "no-instance");
+	}
+}
+
+void pool_serve_queue(struct pool *p)
+{
+	serve_queue(p, now_ms());
+}
+
+/* ---- what the backend tells ---- */
+
+void pool_ready(struct pool *p, struct pool_member *m)
+{
+	m->state = MEMBER_READY;
+	m->deadline_ms = 0;	/* the ready deadline; the wall limit comes with a client */
+	p->backoff_ms = 0;
+}
+
+void pool_conn_done(struct pool *p, struct pool_member *m)
+{
+	if (m->active && --m->active == 0)
+		m->idle_since_ms = now_ms();
+	if (p->cfg.recycle == RECYCLE_CONNECTION)
+		p->ops->stop(p, m, "exit");
+}
+
+void pool_ended(struct pool *p, struct pool_member *m, const char *fallback)
+{
+	uint64_t from = m->started_ms ? m->started_ms : m->created_ms;
+
+	/* Quiet for pool members that never served and ended on their own. */
+	if (m->served || m->reason)
+		sv_log_end(m->id, m->client, m->client_port, p->cfg.recycle,
+			   m->served, now_ms() - from, m->status[0] ? m->status : "-",
+			   m->reason ? m->reason : fallback);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->m[i] == m) {
+			p->m[i] = p->m[--p->n];
+			break;
+		}
+}
+
+/* ---- draining, recycling ---- */
+
+/* A member that serves nobody now: preparing, ready, or an idle session. */
+static int serves_nobody(const struct pool_member *m)
+{
+	return m->state != MEMBER_BUSY || m->active == 0;
+}
+
+/* Stops every member that serves nobody; the others finish first. */
+static void stop_idle(struct pool *p, const char *reason)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct pool_member *m = p->m[i];
+
+		if (m->state != MEMBER_STOPPING && serves_nobody(m))
+			p->ops->stop(p, m, reason);
+	}
+}
+
+void pool_drain(struct pool *p, const char *why)
+{
+	sv_log("event=drain reason=%s instances=%zu", why, pool_count(p, MEMBER_BUSY));
+	p->draining = 1;
+	p->drain_deadline_ms = now_ms() + p->cfg.grace_ms;
+	sv_close_listener(p->sv);
+	while (p->n_queue)
+		close(p->queue[--p->n_queue].fd);
+	stop_idle(p, "drain");
+}
+
+void pool_recycle(struct pool *p)
+{
+	sv_log("event=recycle reason=sighup");
+	if (p->cfg.recycle == RECYCLE_INTERVAL)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		p->m[i]->retired = 1;
+	stop_idle(p, "recycled");
+}
+
+int pool_finished(const struct pool *p)
+{
+	return p->draining && p->n == 0;
+}
+
+/* ---- deadlines ---- */
+
+/* A session member with no connection that is to go: retired, draining, idle. */
+static const char *idle_end(const struct pool *p, const struct pool_member *m,
+			    uint64_t now)
+{
+	if (p->cfg.recycle != RECYCLE_SESSION || m->state != MEMBER_BUSY || m->active)
+		return NULL;
+	if (p->draining)
+		return "drain";
+	if (m->retired)
+		return "recycled";
+	return now - m->idle_since_ms >= p->cfg.idle_ms ? "idle" : NULL;
+}
+
+static void check_member(struct pool *p, struct pool_member *m, uint64_t now)
+{
+	const char *why;
+
+	if (m->state == MEMBER_STOPPING || m->state == MEMBER_DEAD)
+		return;
+	/* Draining: members that got ready meanwhile serve nobody. */
+	if (p->draining && (m->state == MEMBER_STARTING || m->state == MEMBER_READY)) {
+		p->ops->stop(p, m, "drain");
+	} else if (m->deadline_ms && now >= m->deadline_ms) {
+		if (m->state != MEMBER_STARTING) {
+			p->ops->stop(p, m, m->deadline_reason ? m->deadline_reason : "wall");
+			return;
+		}
+		if (p->ops->late)
+			p->ops->late(p, m);
+		p->ops->stop(p, m, "boot-timeout");
+	} else if ((why = idle_end(p, m, now))) {
+		p->ops->stop(p, m, why);
+	}
+}
+
+void pool_tick(struct pool *p)
+{
+	uint64_t now = now_ms();
+
+	serve_queue(p, now);
+	for (size_t i = 0; i < p->n; i++)
+		check_member(p, p->m[i], now);
+	/* The grace is over: whoever still serves is stopped. */
+	if (p->draining && now >= p->drain_deadline_ms)
+		for (size_t i = 0; i < p->n; i++)
+			if (p->m[i]->state != MEMBER_STOPPING)
+				p->ops->stop(p, p->m[i], "drain");
+	pool_refill(p);
+}
+
+int pool_timeout(const struct pool *p, uint64_t backend_ms)
+{
+	uint64_t now = now_ms(), next = now + TICK_MS;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->m[i]->deadline_ms && p->m[i]->deadline_ms < next)
+			next = p->m[i]->deadline_ms;
+	if (backend_ms && backend_ms < next)
+		next = backend_ms;
+	if (p->draining && p->drain_deadline_ms < next)
+		next = p->drain_deadline_ms;
+	if (p->spawn_after_ms > now && p->spawn_after_ms < next)
+		next = p->spawn_after_ms;
+	return next > now ? (int)(next - now) : 0;
+}
