@@ -12,11 +12,14 @@
  *      only, no xpointer, no fallback), so that every element keeps the file
  *      and line it was written at, and every file read is listed in inputs;
  *   3. lint: elements, attributes, enumerated values, and how often each
- *      element may appear, from a table that mirrors the schema, for the
- *      sake of messages that name what is wrong;
+ *      element may appear, from a table generated from the schema at build
+ *      time (tools/rnglang), for the sake of messages that name what is
+ *      wrong;
  *   4. schema: the RELAX NG schema, the contract, checks the structure;
  *   5. build: struct recipe is filled in, and every value is parsed
- *      (names, paths, sizes, durations, modes, ids, addresses);
+ *      (names, paths, sizes, durations, modes, ids, addresses); a value
+ *      left out is the schema's default (RNG_DEFAULT_*, generated from its
+ *      a:defaultValue annotations), parsed like one written;
  *   6. check: what spans elements: two items claiming one path, items under
  *      a symbolic link or inside a writable area, overlapping areas, owners,
  *      group members;
@@ -49,6 +52,8 @@
 
 #include "contents.h"
 #include "recipe.h"
+#include "recipe_lang.h"
+#include "recipe_lang.gen.h"
 
 #ifndef IMGTOOL_DATADIR
 #define IMGTOOL_DATADIR "/usr/local/share/imgtool"
@@ -846,113 +851,15 @@ static int expand_includes(struct load *L, xmlNodePtr parent)
 }
 
 /* ------------------------------------------------------------------ */
-/* Lint: the schema's rules again, for exact messages                  */
+/* Lint: the schema's rules, for exact messages                        */
 
-enum { OPT, REQ };
-
-struct attr_rule {
-	const char *name;
-	int required;
-	const char *values;	/* "a|b|c": the only values allowed */
-};
-
-struct child_rule {
-	const char *name;
-	unsigned min, max;	/* max 0: any number */
-};
-
-struct elem_rule {
-	const char *name;
-	const struct attr_rule *attrs;
-	const struct child_rule *children;
-	int text;		/* text content allowed */
-	const char *values;	/* "a|b|c": the only texts allowed */
-};
-
-static const struct attr_rule a_none[] = { { 0 } };
-static const struct attr_rule a_recipe[] = {
-	{ "name", REQ }, { "version", REQ, "1" }, { 0 } };
-static const struct attr_rule a_path[] = { { "path", REQ }, { 0 } };
-static const struct attr_rule a_tree[] = {
-	{ "src", REQ }, { "dest", REQ }, { "mode" }, { "owner" }, { "group" },
-	{ 0 } };
-static const struct attr_rule a_file[] = {
-	{ "dest", REQ }, { "mode" }, { "owner" }, { "group" }, { "src" },
-	{ 0 } };
-static const struct attr_rule a_symlink[] = {
-	{ "path", REQ }, { "target", REQ }, { 0 } };
-static const struct attr_rule a_dir[] = {
-	{ "path", REQ }, { "mode" }, { "owner" }, { "group" }, { 0 } };
-static const struct attr_rule a_user[] = {
-	{ "name", REQ }, { "uid", REQ }, { "gid", REQ }, { "home" },
-	{ "shell" }, { 0 } };
-static const struct attr_rule a_group[] = {
-	{ "name", REQ }, { "gid", REQ }, { "members" }, { 0 } };
-static const struct attr_rule a_writable[] = {
-	{ "path", REQ }, { "kind", REQ, "log|state|scratch" }, { "size", REQ },
-	{ "owner" }, { "group" }, { "mode" }, { 0 } };
-static const struct attr_rule a_service[] = {
-	{ "user", REQ }, { "recycle", OPT, "connection|session|interval" },
-	{ "listen" }, { "idle" }, { "period" }, { "grace" }, { "workdir" },
-	{ "stderr" }, { "stop-signal", OPT, "TERM|INT|QUIT|HUP|USR1|USR2" },
-	{ 0 } };
-static const struct attr_rule a_env[] = {
-	{ "name", REQ }, { "value", REQ }, { 0 } };
-static const struct attr_rule a_limits[] = {
-	{ "memory" }, { "pids" }, { "nofile" }, { "wall" }, { "cpu" },
-	{ "fsize" }, { 0 } };
-static const struct attr_rule a_instances[] = {
-	{ "max" }, { "per-client" }, { "pool" }, { 0 } };
-static const struct attr_rule a_syscalls[] = {
-	{ "default", REQ, "kill|errno|allow|log" }, { "errno" }, { 0 } };
-static const struct attr_rule a_jail[] = {
-	{ "format", REQ, "erofs|squashfs|tar|tree" }, { 0 } };
-static const struct attr_rule a_vm[] = {
-	{ "format", OPT, "qcow2|raw" }, { "memory" }, { "vcpus" },
-	{ "kernel" }, { 0 } };
-
-static const struct child_rule c_recipe[] = {
-	{ "contents", 1, 1 }, { "writable", 0, 0 }, { "service", 0, 1 },
-	{ "outputs", 0, 1 }, { 0 } };
-static const struct child_rule c_contents[] = {
-	{ "items" }, { "program" }, { "library" }, { "tree" }, { "file" },
-	{ "symlink" }, { "dir" }, { "user" }, { "group" }, { 0 } };
-static const struct child_rule c_service[] = {
-	{ "exec", 1, 1 }, { "env", 0, 0 }, { "limits", 0, 1 },
-	{ "instances", 0, 1 }, { "network", 0, 1 }, { "syscalls", 0, 1 },
-	{ 0 } };
-static const struct child_rule c_syscalls[] = {
-	{ "allow" }, { "deny" }, { 0 } };
-static const struct child_rule c_outputs[] = {
-	{ "jail", 0, 0 }, { "vm", 0, 1 }, { 0 } };
-
-static const struct elem_rule elem_rules[] = {
-	{ "recipe", a_recipe, c_recipe },
-	{ "contents", a_none, c_contents },
-	{ "items", a_none, c_contents },
-	{ "program", a_path },
-	{ "library", a_path },
-	{ "tree", a_tree },
-	{ "file", a_file, NULL, 1 },
-	{ "symlink", a_symlink },
-	{ "dir", a_dir },
-	{ "user", a_user },
-	{ "group", a_group },
-	{ "writable", a_writable },
-	{ "service", a_service, c_service },
-	{ "exec", a_none, NULL, 1 },
-	{ "env", a_env },
-	{ "limits", a_limits },
-	{ "instances", a_instances },
-	{ "network", a_none, NULL, 1, "none|loopback|host" },
-	{ "syscalls", a_syscalls, c_syscalls },
-	{ "allow", a_none, NULL, 1 },
-	{ "deny", a_none, NULL, 1 },
-	{ "outputs", a_none, c_outputs },
-	{ "jail", a_jail },
-	{ "vm", a_vm },
-	{ 0 }
-};
+/*
+ * elem_rules[] is generated from the schema at build time (tools/rnglang
+ * writes it into build/gen/recipe_lang.gen.h): every element, its
+ * attributes, their values and defaults, its children and how often each
+ * may appear. The schema is the one source; this step reads it as a table
+ * so that a message can say exactly what is wrong.
+ */
 
 static const struct elem_rule *elem_rule(xmlNodePtr n)
 {
@@ -1115,7 +1022,7 @@ static int lint_element(struct load *L, xmlNodePtr n,
 static int lint_children(struct load *L, xmlNodePtr n,
 			 const struct elem_rule *rule)
 {
-	unsigned count[16] = { 0 };
+	unsigned count[RNG_MAX_CHILDREN] = { 0 };
 
 	for (xmlNodePtr c = n->children; c; c = c->next) {
 		const struct elem_rule *cr;
@@ -1323,6 +1230,23 @@ static int get_value(struct load *L, xmlNodePtr n, const char *name,
 	return 1;
 }
 
+/*
+ * The schema's default for a value (RNG_DEFAULT_*), parsed as a written
+ * one would be. A default that does not parse is a bug of the schema.
+ */
+static int default_value(struct load *L, const char *name, const char *dflt,
+			 enum value_type type, uint64_t *out)
+{
+	int ret = type == V_SIZE ? parse_size(dflt, UINT64_MAX, out) :
+		  type == V_DURATION ? parse_duration(dflt, UINT64_MAX, out) :
+		  parse_uint(dflt, 0, UINT64_MAX, out);
+
+	if (ret < 0)
+		return fail(L, "recipe schema: the default %s=\"%s\" is not "
+			    "valid", name, dflt);
+	return 0;
+}
+
 static int get_id(struct load *L, xmlNodePtr n, const char *name,
 		  uint32_t *out)
 {
@@ -1461,15 +1385,23 @@ int recipe_mode_apply(const char *spec, mode_t old, int is_dir, mode_t *out)
 	       0 : -1;
 }
 
-/* mode="0644" of a file, a directory or a writable area. */
-static int get_mode(struct load *L, xmlNodePtr n, mode_t *out)
+/*
+ * mode="0644" of a file, a directory or a writable area; left out, the
+ * schema's default dflt.
+ */
+static int get_mode(struct load *L, xmlNodePtr n, const char *dflt,
+		    mode_t *out)
 {
 	const char *s = attr(n, "mode");
 	char ex[64];
 	mode_t m;
 
-	if (!s)
+	if (!s) {
+		if (parse_octal(dflt, out) < 0 || (*out & 06000))
+			return fail(L, "recipe schema: the default mode=\"%s\" "
+				    "is not valid", dflt);
 		return 0;
+	}
 	excerpt(s, ex, sizeof(ex));
 	if (parse_octal(s, &m) < 0)
 		return bad(L, n, "mode \"%s\" is not an octal mode (such as "
@@ -1590,9 +1522,10 @@ static int build_user(struct load *L, xmlNodePtr n)
 				   "(%s:%d)", u->uid, o->name, o->at.file,
 				   o->at.line);
 	}
-	if (get_passwd_path(L, n, "home", "/", &u->home) < 0)
+	if (get_passwd_path(L, n, "home", RNG_DEFAULT_user_home, &u->home) < 0)
 		return -1;
-	return get_passwd_path(L, n, "shell", "/bin/false", &u->shell);
+	return get_passwd_path(L, n, "shell", RNG_DEFAULT_user_shell,
+			       &u->shell);
 }
 
 /* members="a,b": user names, separated by commas (blanks allowed). */
@@ -1684,18 +1617,25 @@ static int check_members(struct load *L)
  * owner="NAME|ID" and group="NAME|ID". An owner that is a user of the
  * recipe also gives the group, unless group says otherwise. A group name
  * is a <group>, or else a user's name, meaning that user's primary group.
+ * Left out, owner is the schema's default dflt_owner (none for a writable
+ * area: the service user's, later); group has no default of its own.
  */
-static int get_owner(struct load *L, xmlNodePtr n, uint32_t *uid,
-		     uint32_t *gid)
+static int get_owner(struct load *L, xmlNodePtr n, const char *dflt_owner,
+		     uint32_t *uid, uint32_t *gid)
 {
 	const char *owner = attr(n, "owner"), *group = attr(n, "group");
 	const struct user *u;
 	const struct group *g;
 	char ex[64];
 
+	if (!owner)
+		owner = dflt_owner;
 	if (owner && !strcmp(owner, "root")) {
 		*uid = *gid = 0;
 	} else if (owner && is_number(owner)) {
+		if (!attr(n, "owner"))	/* get_id() reads the attribute */
+			return fail(L, "recipe schema: the default owner "
+				    "\"%s\" is not a name", owner);
 		if (get_id(L, n, "owner", uid) < 0)
 			return -1;
 	} else if (owner && (u = recipe_user(L->r, owner))) {
@@ -1822,7 +1762,7 @@ static int build_tree(struct load *L, xmlNodePtr n)
 		if (parse_octal(spec, &m) == 0)
 			it->mode = m;
 	}
-	if (get_owner(L, n, &it->uid, &it->gid) < 0)
+	if (get_owner(L, n, RNG_DEFAULT_tree_owner, &it->uid, &it->gid) < 0)
 		return -1;
 	add_claim(L, it->path, "tree", CLAIM_DIR, it->at);
 	return 0;
@@ -1836,7 +1776,7 @@ static int build_file(struct load *L, xmlNodePtr n)
 	char ex[64];
 
 	if (!it || get_path(L, n, "dest", 0, &it->path) < 0 ||
-	    get_mode(L, n, &it->mode) < 0)
+	    get_mode(L, n, RNG_DEFAULT_file_mode, &it->mode) < 0)
 		return -1;
 	text = xmlNodeGetContent(n);
 	it->text = xstrdup(text ? (const char *)text : "");
@@ -1858,7 +1798,7 @@ static int build_file(struct load *L, xmlNodePtr n)
 		if (check_src(L, n, src, it->src, 0) < 0)
 			return -1;
 	}
-	if (get_owner(L, n, &it->uid, &it->gid) < 0)
+	if (get_owner(L, n, RNG_DEFAULT_file_owner, &it->uid, &it->gid) < 0)
 		return -1;
 	add_claim(L, it->path, "file", CLAIM_LEAF, it->at);
 	return 0;
@@ -1893,8 +1833,8 @@ static int build_dir(struct load *L, xmlNodePtr n)
 	struct item *it = new_item(L, n, ITEM_DIR);
 
 	if (!it || get_path(L, n, "path", 1, &it->path) < 0 ||
-	    get_mode(L, n, &it->mode) < 0 ||
-	    get_owner(L, n, &it->uid, &it->gid) < 0)
+	    get_mode(L, n, RNG_DEFAULT_dir_mode, &it->mode) < 0 ||
+	    get_owner(L, n, RNG_DEFAULT_dir_owner, &it->uid, &it->gid) < 0)
 		return -1;
 	add_claim(L, it->path, "dir", CLAIM_DIR, it->at);
 	return 0;
@@ -1969,8 +1909,7 @@ static int build_writable(struct load *L, xmlNodePtr n)
 				(r->n_writables + 1) * sizeof(*r->writables));
 	w = &r->writables[r->n_writables++];
 	memset(w, 0, sizeof(*w));
-	w->uid = w->gid = ID_UNSET;
-	w->mode = 0755;
+	w->uid = w->gid = ID_UNSET;	/* the service user's, later */
 	w->at = origin_of(L, n);
 	w->kind = !strcmp(kind, "log") ? WRITABLE_LOG :
 		  !strcmp(kind, "state") ? WRITABLE_STATE : WRITABLE_SCRATCH;
@@ -1980,8 +1919,9 @@ static int build_writable(struct load *L, xmlNodePtr n)
 		return bad(L, n, "path \"/\" cannot be writable: the root of "
 			   "the image stays read-only");
 	if (get_value(L, n, "size", V_SIZE, AREA_MIN, SPEC_MAX_AREA,
-		      &w->size) < 0 || get_mode(L, n, &w->mode) < 0 ||
-	    get_owner(L, n, &w->uid, &w->gid) < 0)
+		      &w->size) < 0 ||
+	    get_mode(L, n, RNG_DEFAULT_writable_mode, &w->mode) < 0 ||
+	    get_owner(L, n, NULL, &w->uid, &w->gid) < 0)
 		return -1;
 	add_claim(L, w->path, "writable", CLAIM_WRITABLE, w->at);
 	return 0;
@@ -2102,15 +2042,17 @@ static int build_instances(struct load *L, xmlNodePtr n, struct service *s)
 	return 0;
 }
 
+/* The schema allows only the names; spec.c's table must know each. */
 static int build_network(struct load *L, xmlNodePtr n, struct service *s)
 {
-	char *v = text_of(n);
+	char *v = text_of(n), ex[64];
+	int ret = 0;
 
-	(void)L;
-	s->network = !strcmp(v, "host") ? NETWORK_HOST :
-		     !strcmp(v, "loopback") ? NETWORK_LOOPBACK : NETWORK_NONE;
+	if (network_parse(v, &s->network) < 0)
+		ret = bad(L, n, "\"%s\" is not supported",
+			  excerpt(v, ex, sizeof(ex)));
 	free(v);
-	return 0;
+	return ret;
 }
 
 static int syscall_name_ok(const char *s)
@@ -2157,9 +2099,12 @@ static int build_syscalls(struct load *L, xmlNodePtr n, struct service *s)
 	if (attr(n, "errno") && s->syscall_default != SYSCALL_ERRNO)
 		ret = bad(L, n, "errno is only for default=\"errno\"");
 	else if (s->syscall_default == SYSCALL_ERRNO) {
-		uint64_t v = 1;	/* EPERM */
+		uint64_t v;
 
-		ret = get_value(L, n, "errno", V_COUNT, 1, ERRNO_MAX, &v);
+		ret = default_value(L, "errno", RNG_DEFAULT_syscalls_errno,
+				    V_COUNT, &v);
+		if (ret == 0)
+			ret = get_value(L, n, "errno", V_COUNT, 1, ERRNO_MAX, &v);
 		s->syscall_errno = (int)v;
 	}
 	for (xmlNodePtr c = n->children; c && ret >= 0; c = c->next) {
@@ -2217,29 +2162,50 @@ static int get_service_user(struct load *L, xmlNodePtr n, struct service *s,
 	return 0;
 }
 
-/* recycle, and the timings that go with it. */
-/* The schema allowed only these names; absent means SIGTERM. */
+/* The schema allows only names of this table; 0 for another. */
 static int signal_number(const char *name)
 {
 	static const struct { const char *name; int sig; } sigs[] = {
-		{ "INT", SIGINT }, { "QUIT", SIGQUIT }, { "HUP", SIGHUP },
-		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "TERM", SIGTERM }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "HUP", SIGHUP }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
 	};
 
-	for (size_t i = 0; name && i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (!strcmp(name, sigs[i].name))
 			return sigs[i].sig;
-	return SIGTERM;
+	return 0;
 }
 
+/* A value of the schema's list that spec.c or signal_number() lacks. */
+static int unsupported(struct load *L, xmlNodePtr n, const char *name,
+		       const char *value)
+{
+	char ex[64];
+
+	return bad(L, n, "%s \"%s\" is not supported", name,
+		   excerpt(value, ex, sizeof(ex)));
+}
+
+/* recycle and stop-signal, and the timings that go with them. */
 static int get_recycle(struct load *L, xmlNodePtr n, struct service *s)
 {
 	const char *recycle = attr(n, "recycle");
+	const char *stop = attr(n, "stop-signal");
 	int idle, period;
 
-	s->recycle = !recycle || !strcmp(recycle, "connection") ?
-		RECYCLE_CONNECTION : !strcmp(recycle, "session") ?
-		RECYCLE_SESSION : RECYCLE_INTERVAL;
+	if (!recycle)
+		recycle = RNG_DEFAULT_service_recycle;
+	if (!stop)
+		stop = RNG_DEFAULT_service_stop_signal;
+	if (recycle_parse(recycle, &s->recycle) < 0)
+		return unsupported(L, n, "recycle", recycle);
+	if (!(s->stop_signal = signal_number(stop)))
+		return unsupported(L, n, "stop-signal", stop);
+	if (default_value(L, "idle", RNG_DEFAULT_service_idle, V_DURATION,
+			  &s->idle) < 0 ||
+	    default_value(L, "grace", RNG_DEFAULT_service_grace, V_DURATION,
+			  &s->grace) < 0)
+		return -1;
 	if ((idle = get_value(L, n, "idle", V_DURATION, 1, IDLE_MAX,
 			      &s->idle)) < 0 ||
 	    (period = get_value(L, n, "period", V_DURATION, 1, DURATION_MAX,
@@ -2253,7 +2219,6 @@ static int get_recycle(struct load *L, xmlNodePtr n, struct service *s)
 		return bad(L, n, "period is only for recycle=\"interval\"");
 	if (s->recycle != RECYCLE_SESSION && idle)
 		return bad(L, n, "idle is only for recycle=\"session\"");
-	s->stop_signal = signal_number(attr(n, "stop-signal"));
 	return 0;
 }
 
@@ -2265,11 +2230,17 @@ static int build_service(struct load *L, xmlNodePtr n)
 
 	s->present = 1;
 	s->at = origin_of(L, n);
-	s->idle = 60;
-	s->grace = 5;
-	s->max_instances = 64;
-	s->per_client = 8;
-	s->network = NETWORK_NONE;
+	/* What <instances> and <network> say when they are left out. */
+	if (default_value(L, "max", RNG_DEFAULT_instances_max, V_COUNT,
+			  &s->max_instances) < 0 ||
+	    default_value(L, "per-client", RNG_DEFAULT_instances_per_client,
+			  V_COUNT, &s->per_client) < 0 ||
+	    default_value(L, "pool", RNG_DEFAULT_instances_pool, V_COUNT,
+			  &s->pool) < 0)
+		return -1;
+	if (network_parse(RNG_DEFAULT_TEXT_network, &s->network) < 0)
+		return fail(L, "recipe schema: the default network \"%s\" is "
+			    "not known", RNG_DEFAULT_TEXT_network);
 	if (get_service_user(L, n, s, &u) < 0 || get_recycle(L, n, s) < 0)
 		return -1;
 	if (listen && check_listen(L, n, listen) < 0)
@@ -2295,10 +2266,18 @@ static int build_vm(struct load *L, xmlNodePtr n)
 {
 	struct recipe *r = L->r;
 	const char *format = attr(n, "format");
+	unsigned f;
 
-	r->formats |= format ? format_parse(format) : FORMAT_QCOW2;
-	r->vm.memory = 256ull << 20;
-	r->vm.vcpus = 1;
+	if (!format)
+		format = RNG_DEFAULT_vm_format;
+	if (!(f = format_parse(format)))
+		return unsupported(L, n, "format", format);
+	r->formats |= f;
+	if (default_value(L, "memory", RNG_DEFAULT_vm_memory, V_SIZE,
+			  &r->vm.memory) < 0 ||
+	    default_value(L, "vcpus", RNG_DEFAULT_vm_vcpus, V_COUNT,
+			  &r->vm.vcpus) < 0)
+		return -1;
 	if (get_value(L, n, "memory", V_SIZE, VM_MEM_MIN, BYTES_MAX,
 		      &r->vm.memory) < 0 ||
 	    get_value(L, n, "vcpus", V_COUNT, 1, VCPUS_MAX, &r->vm.vcpus) < 0)

@@ -5,7 +5,9 @@
  * resolved, no network, no external entities), validates it against the
  * RELAX NG schema (builder/recipe.rng) and then makes the semantic checks the
  * schema cannot express. Every error is "FILE:LINE: ELEMENT: message" with
- * exit status 3.
+ * exit status 3. The schema is the one source of the language: the table
+ * that recipe.c checks elements and attributes against, and every default
+ * it applies, are generated from it at build time (tools/rnglang).
  */
 #ifndef IMGTOOL_RECIPE_H
 #define IMGTOOL_RECIPE_H
@@ -43,11 +45,14 @@ struct item {
 	char *text;	/* ITEM_FILE inline content, or NULL */
 	size_t text_len;
 	char *target;	/* ITEM_SYMLINK target, as written */
-	mode_t mode;	/* permission bits, or MODE_UNSET for the default;
-			   ITEM_TREE: set only when mode_spec is octal */
+	mode_t mode;	/* permission bits (file, dir: the schema's default
+			   when left out); ITEM_TREE: set only when
+			   mode_spec is octal, else MODE_UNSET */
 	char *mode_spec;/* ITEM_TREE: chmod-style "a=rX,u+w" or octal, as
 			   written, or NULL; apply with recipe_mode_apply() */
-	uint32_t uid, gid;	/* resolved ids, or ID_UNSET (root) */
+	uint32_t uid, gid;	/* resolved ids (owner left out: the schema's
+				   default, root), or ID_UNSET (root) for a
+				   group that a numeric owner leaves unset */
 	struct origin at;
 };
 
