@@ -361,12 +361,18 @@ int pool_timeout(const struct pool *p, uint64_t backend_ms)
 {
 	uint64_t now = now_ms(), next = now + TICK_MS;
 
+	/*
+	 * Deadlines already past were acted on by pool_tick(), which runs
+	 * first; a member they stopped is still going (a VM being destroyed,
+	 * a jail not reaped yet). Counting them would wake the loop at once,
+	 * again and again, until it is gone: the tick is soon enough.
+	 */
 	for (size_t i = 0; i < p->n; i++)
-		if (p->m[i]->deadline_ms && p->m[i]->deadline_ms < next)
+		if (p->m[i]->deadline_ms > now && p->m[i]->deadline_ms < next)
 			next = p->m[i]->deadline_ms;
-	if (backend_ms && backend_ms < next)
+	if (backend_ms > now && backend_ms < next)
 		next = backend_ms;
-	if (p->draining && p->drain_deadline_ms < next)
+	if (p->draining && p->drain_deadline_ms > now && p->drain_deadline_ms < next)
 		next = p->drain_deadline_ms;
 	if (p->spawn_after_ms > now && p->spawn_after_ms < next)
 		next = p->spawn_after_ms;
