@@ -112,3 +112,9 @@ probe_once() {
 	run "$IMGTOOL" logs "$D/out/plan.erofs"
 	assert_output --partial "plan probe on stderr"
 }
+
+@test "imgtool run of a VM image refuses a command of its own: a VM runs its recipe's service" {
+	run "$IMGTOOL" run "$D/out/plan.qcow2" -- /bin/busybox true </dev/null
+	assert_failure 2
+	assert_output --partial "-- CMD is for jail images"
+}
