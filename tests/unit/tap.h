@@ -1,8 +1,12 @@
-/* tap.h - the smallest TAP producer: ok(cond, name), then return tap_done(). */
+/* tap.h - the smallest TAP producer: ok(cond, name), then return tap_done();
+ * and sh(), for the fixtures of the tests that need files. */
 #ifndef IMGTOOL_TAP_H
 #define IMGTOOL_TAP_H
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 static int tap_n, tap_failed;
 
@@ -21,6 +25,21 @@ static inline int tap_done(void)
 {
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
+}
+
+/* Runs a shell command built from fmt; returns its exit status (-1: none). */
+static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
 #endif

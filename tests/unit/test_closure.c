@@ -33,20 +33,6 @@
 static char tmp[1024];		/* the fixtures, removed at the end */
 static char root[1100];		/* tmp/root, a fake image tree */
 
-/* Runs a shell command built from fmt; returns its exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
 
 static void put(const char *path, const void *data, size_t len)
 {

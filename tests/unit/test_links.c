@@ -93,19 +93,6 @@ static void test_table(void)
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                            */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
 
 /* Writes tmp/name; returns its path (static, one at a time). */
 static const char *put(const char *name, const char *text)
