@@ -4,6 +4,10 @@
 
 load helpers
 
+# A VM build and boot under TCG (tests/helpers.bash: the default is for
+# the jail suites).
+BATS_TEST_TIMEOUT=300
+
 @test "make install honours PREFIX and DESTDIR" {
 	W=$(workdir)
 	run make -C "$ROOT" install PREFIX=/opt/imgtool DESTDIR="$W/dest"

@@ -6,6 +6,10 @@
 
 load helpers
 
+# Builds and verifies through libguestfs, under TCG on a machine without
+# KVM (tests/helpers.bash: the default is for the jail suites).
+BATS_TEST_TIMEOUT=300
+
 export SOURCE_DATE_EPOCH=1700000000
 
 # The web recipe, copied with what it includes, with a VM output beside

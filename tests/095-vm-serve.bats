@@ -6,6 +6,10 @@
 load helpers
 load serve-helpers
 
+# Several boots in a test, each waited for at most 90 s, connections at
+# most 60 s (serve-helpers.bash): the time limit is above what they add up to.
+BATS_TEST_TIMEOUT=300
+
 export IMGTOOL_ACCEL=tcg
 
 setup_file() {
