@@ -23,10 +23,25 @@ teardown() {
 }
 
 @test "each connection is a new service process in the session" {
-	run ask status
-	assert_line --regexp '^Pid:[[:space:]]+[2-9][0-9]*$'
-	assert_line --regexp '^Seccomp:[[:space:]]+2$'
-	assert_line --regexp '^CapEff:[[:space:]]+0+$'
+	local pids=() i
+	run ask write /tmp/mark
+	assert_output written
+	for i in 1 2 3; do
+		run ask status
+		assert_line --regexp '^Seccomp:[[:space:]]+2$'
+		assert_line --regexp '^CapEff:[[:space:]]+0+$'
+		pids+=("$(awk '$1 == "Pid:" { print $2 }' <<<"$output")")
+	done
+	run ask read /tmp/mark
+	assert_output data
+	# Three processes: a PID each, all numbers of the session's one PID
+	# namespace (an instance per connection would give each the same).
+	assert_equal "$(printf '%s\n' "${pids[@]}" | grep -cE '^[0-9]+$')" 3
+	assert_equal "$(printf '%s\n' "${pids[@]}" | sort -u | wc -l)" 3
+	# One instance served the five connections.
+	stop_server
+	run grep -E 'event=end instance=[0-9]+ client=127\.0\.0\.1:[0-9]+ recycle=session served=5 ' "$W/server.log"
+	assert_success
 }
 
 @test "with network loopback, lo is up" {
