@@ -5,12 +5,18 @@
 load helpers
 load serve-helpers
 
+# Builds recipes/web-daily.xml with the period $1 and a grace of 3 s into
+# $W/$2.
+build_daily() {
+	sed -e "s/period=\"24h\"/period=\"$1\"/" -e 's/grace="5s"/grace="3s"/' \
+		-e "s|src=\"web|src=\"$ROOT/recipes/web|g" \
+		"$ROOT/recipes/web-daily.xml" >"$W/daily-$1.xml"
+	"$IMGTOOL" build -q -o "$W/$2" "$W/daily-$1.xml"
+}
+
 setup() {
 	W=$(workdir)
-	sed -e 's/period="24h"/period="2s"/' -e 's/grace="5s"/grace="3s"/' \
-		-e "s|src=\"web|src=\"$ROOT/recipes/web|g" \
-		"$ROOT/recipes/web-daily.xml" >"$W/daily.xml"
-	"$IMGTOOL" build -q -o "$W/out" "$W/daily.xml"
+	build_daily 2s out
 	start_server "$W/out/web-daily.erofs"
 }
 
@@ -44,12 +50,19 @@ teardown() {
 }
 
 @test "SIGHUP recycles now" {
-	sleep 0.5
-	before=$(grep -c 'event=handover' "$W/server.log")
+	# A period of a day: any handover but the first is SIGHUP's.
+	stop_server
+	build_daily 24h day
+	start_server "$W/day/web-daily.erofs"
+	# The first instance has the socket: a SIGHUP before would find the
+	# first period still starting, and nothing to recycle.
+	wait_log 'event=handover instance=[0-9]+ old=0$'
 	kill -HUP "$SERVER"
-	sleep 1
-	after=$(grep -c 'event=handover' "$W/server.log")
-	assert [ "$after" -gt "$before" ]
+	wait_log 'event=recycle reason=sighup$'
+	wait_log 'event=handover instance=[0-9]+ old=[1-9][0-9]*$'
+	wait_log 'event=end .*recycle=interval .*reason=recycled$'
+	run grep -c 'event=handover' "$W/server.log"
+	assert_output 2
 	run http_get /
 	assert_output --partial "Served from a read-only jail"
 }
