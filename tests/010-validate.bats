@@ -122,8 +122,67 @@ $name: status $status, stderr: $stderr"
 	fi
 }
 
+# A TCP listener on 127.0.0.1 that logs each connection to $W/listener.log;
+# sets LPORT and LISTENER (its PID).
+start_listener() {
+	local i
+	for i in $(seq 20); do
+		LPORT=$((10000 + ($$ + i * 131) % 20000))
+		tcpserver -v -R -H -l 0 127.0.0.1 "$LPORT" true \
+			</dev/null >/dev/null 2>"$W/listener.log" 3>&- &
+		LISTENER=$!
+		for _ in $(seq 50); do
+			grep -q '^tcpserver: status:' "$W/listener.log" && return 0
+			kill -0 "$LISTENER" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$LISTENER" 2>/dev/null
+		wait "$LISTENER" 2>/dev/null
+		LISTENER=
+	done
+	cat "$W/listener.log" >&2
+	return 1
+}
+
+# How many connections the listener took.
+connections() {
+	grep -c '^tcpserver: pid [0-9]* from ' "$W/listener.log"
+}
+
+teardown() {
+	if [ -n "${LISTENER:-}" ]; then
+		kill "$LISTENER" 2>/dev/null || true
+		wait "$LISTENER" 2>/dev/null || true
+	fi
+}
+
 @test "an external DTD is refused without touching the network" {
 	assert_refused xxe-parameter
+	# The same recipe with its DTD at a listener of ours: nobody comes.
+	W=$(workdir)
+	start_listener
+	sed "s|http://127.0.0.1:9/|http://127.0.0.1:$LPORT/|" \
+		"$ROOT/$BAD/xxe-parameter.xml" >"$W/xxe.xml"
+	grep -qF "127.0.0.1:$LPORT/evil.dtd" "$W/xxe.xml"
+	run --separate-stderr "$IMGTOOL" validate "$W/xxe.xml"
+	assert_equal "$status" 3
+	[[ "$stderr" == *"document type declaration (DOCTYPE) is not allowed"* ]]
+	# A connection would have been seen: ours is.
+	(exec 3<>"/dev/tcp/127.0.0.1/$LPORT")
+	for _ in $(seq 50); do
+		[ "$(connections)" -eq 0 ] || break
+		sleep 0.1
+	done
+	run connections
+	assert_output 1
+	# Nor any other address: not one Internet socket (where strace is).
+	if command -v strace >/dev/null; then
+		run strace -f -e trace=socket,connect -o "$BATS_TEST_TMPDIR/trace" \
+			"$IMGTOOL" validate "$W/xxe.xml"
+		assert_equal "$status" 3
+		run grep -E 'AF_INET|AF_INET6' "$BATS_TEST_TMPDIR/trace"
+		assert_failure
+	fi
 }
 
 @test "billion laughs is refused at the DOCTYPE, before any expansion" {
