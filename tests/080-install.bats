@@ -22,14 +22,19 @@ BATS_TEST_TIMEOUT=300
 	assert_success
 }
 
+# The installed tree's programs run with nothing installed under the
+# prefix compiled into them (helpers.bash: hide_install_of): what they
+# find is their tree's.
+
 @test "an installed imgtool uses the installed schema" {
 	W=$(workdir)
 	make -C "$ROOT" install PREFIX="$W/prefix" >/dev/null
 	unset IMGTOOL_SCHEMA
-	run "$W/prefix/bin/imgtool" validate "$ROOT/recipes/web.xml"
+	hide_install_of "$W/prefix/bin/imgtool"
+	run timeout 60 "${HIDE_INSTALL[@]}" "$W/prefix/bin/imgtool" validate "$ROOT/recipes/web.xml"
 	assert_success
 	rm "$W/prefix/share/imgtool/recipe.rng"
-	run "$W/prefix/bin/imgtool" validate "$ROOT/recipes/web.xml"
+	run timeout 60 "${HIDE_INSTALL[@]}" "$W/prefix/bin/imgtool" validate "$ROOT/recipes/web.xml"
 	assert_failure
 	assert_output --partial "recipe.rng"
 }
@@ -39,15 +44,18 @@ BATS_TEST_TIMEOUT=300
 	make -C "$ROOT" install PREFIX="$W/prefix" >/dev/null
 	unset IMGTOOL_SCHEMA IMGTOOL_INIT IMGTOOL_DOMAIN
 	export IMGTOOL_ACCEL=tcg
-	run "$W/prefix/bin/imgtool" build -q -o "$W/out" "$ROOT/tests/fixtures/serve/vmprobe.xml"
+	hide_install_of "$W/prefix/bin/imgtool"
+	run timeout 120 "${HIDE_INSTALL[@]}" "$W/prefix/bin/imgtool" build -q -o "$W/out" \
+		"$ROOT/tests/fixtures/serve/vmprobe.xml"
 	assert_success
 	# The init inside the initramfs is the installed one.
 	mkdir "$W/ir"
 	(cd "$W/ir" && cpio -i --quiet <"$W/out/vmprobe.initrd")
 	cmp "$W/ir/init" "$W/prefix/lib/imgtool/imgtool-init"
 	# The installed imgsupd boots a VM from the installed template...
-	"$W/prefix/sbin/imgsupd" --listen "127.0.0.1:$((20000 + $$ % 9000))" \
-		"$W/out/vmprobe.qcow2" 2>"$W/server.log" &
+	hide_install_of "$W/prefix/sbin/imgsupd-vm"
+	"${HIDE_INSTALL[@]}" "$W/prefix/sbin/imgsupd" --listen "127.0.0.1:$((20000 + $$ % 9000))" \
+		"$W/out/vmprobe.qcow2" 2>"$W/server.log" 3>&- &
 	pid=$!
 	for _ in $(seq 600); do
 		grep -q 'event=ready' "$W/server.log" && break
@@ -57,10 +65,12 @@ BATS_TEST_TIMEOUT=300
 	wait "$pid" || true
 	run grep -c 'event=ready' "$W/server.log"
 	assert_output 1
-	# ... and without it, says which file it misses.
+	# ... and without it, says which file it misses (and does not serve
+	# for ever from another one).
 	rm "$W/prefix/share/imgtool/templates/domain.xml"
-	run "$W/prefix/sbin/imgsupd" --listen 127.0.0.1:1 "$W/out/vmprobe.qcow2"
+	run timeout 60 "${HIDE_INSTALL[@]}" "$W/prefix/sbin/imgsupd" --listen 127.0.0.1:1 \
+		"$W/out/vmprobe.qcow2"
 	assert_failure
+	refute_output --partial "event=start"
 	assert_output --partial "templates/domain.xml: No such file or directory"
 }
-

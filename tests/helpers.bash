@@ -120,3 +120,29 @@ as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env -- "$@"
 }
 
+# The prefix compiled into program $1 (make's PREFIX at its build), where
+# it looks for its files last, when they are neither where the
+# environment says nor in its own tree (base/util.c: locate_file).
+compiled_prefix() {
+	strings -n 8 "$1" | sed -n -E 's@^(/.+)/(share|lib)/imgtool/.*@\1@p' | head -n 1
+}
+
+# Sets HIDE_INSTALL to a command that runs its arguments where the
+# prefix compiled into program $1 holds no imgtool files: its share/imgtool
+# and lib/imgtool are empty tmpfs mounts in a mount namespace of their own.
+# A machine where imgtool is installed (make install PREFIX=/usr/local)
+# would otherwise lend its files to a tree of ours that lacks one. The
+# command execs what it runs: $! of it in the background is that program.
+hide_install_of() {
+	local prefix
+	prefix=$(compiled_prefix "$1")
+	[ -n "$prefix" ] || { echo "no install prefix in $1" >&2; return 1; }
+	# shellcheck disable=SC2016,SC2034 # expanded by that sh; for the suites
+	HIDE_INSTALL=(unshare -m --propagation private sh -c '
+		set -e
+		for d in "$1/share/imgtool" "$1/lib/imgtool"; do
+			[ ! -d "$d" ] || mount -t tmpfs -o mode=0755 tmpfs "$d"
+		done
+		shift
+		exec "$@"' sh "$prefix")
+}
