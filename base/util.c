@@ -637,11 +637,37 @@ static char *readable(const char *dir, const char *rel)
 	return NULL;
 }
 
+/*
+ * The candidate dir/rel when the directory it would be in is there, the
+ * file or not: that tree is ours, and a file missing from it is missing.
+ * NULL when that directory is not there, or is dir itself (a program
+ * beside another, as imgsupd-vm beside imgsupd, makes no tree).
+ */
+static char *in_tree(const char *dir, const char *rel)
+{
+	char *path, *slash;
+	struct stat st;
+	int there;
+
+	if (!strchr(rel, '/'))
+		return NULL;
+	path = xasprintf("%s/%s", dir, rel);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	there = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	*slash = '/';
+	if (there)
+		return path;
+	free(path);
+	return NULL;
+}
+
 char *locate_file(const char *env, const char *in_build, const char *installed,
 		  const char *fallback)
 {
 	const char *value = getenv(env);
 	char exe[PATH_MAX], *slash, *found = NULL;
+	int build = 0;
 	ssize_t n;
 
 	if (value && *value)
@@ -651,10 +677,21 @@ char *locate_file(const char *env, const char *in_build, const char *installed,
 		exe[n] = '\0';
 		if ((slash = strrchr(exe, '/')))
 			*slash = '\0';
-		if (has_suffix(exe, "/build/bin"))
+		build = has_suffix(exe, "/build/bin");
+		if (build)
 			found = readable(exe, in_build);
 		if (!found)
 			found = readable(exe, installed);
+		/*
+		 * Not there, in a tree of ours that is: that tree's path, for
+		 * the message. The configured prefix may hold another
+		 * installation (another version, the one being replaced), whose
+		 * files are not this program's.
+		 */
+		if (!found && build)
+			found = in_tree(exe, in_build);
+		if (!found)
+			found = in_tree(exe, installed);
 	}
 	return found ? found : xstrdup(fallback);
 }

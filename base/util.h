@@ -138,8 +138,11 @@ int run_capture(char *const argv[], size_t max, struct buf *out,
  * environment variable env when set; else, for a program in a build tree
  * (.../build/bin), in_build relative to the program's directory; else, for
  * an installed tree wherever it was moved, installed relative to it; else
- * fallback (the configured install prefix). malloc'd; the last candidate
- * is returned even when it does not exist, for the message.
+ * fallback (the configured install prefix). A file missing from a tree
+ * whose directory for it is there (a build tree's, an installed tree's) is
+ * that tree's path, never the fallback's: another installation under the
+ * configured prefix lends nothing. malloc'd; the candidate is returned
+ * even when it does not exist, for the message.
  */
 char *locate_file(const char *env, const char *in_build, const char *installed,
 		  const char *fallback);

@@ -841,7 +841,14 @@ static void remove_remote_files(struct vm_host *h, struct vm_domain *d)
 {
 	struct error e = { 0 };
 
-	if (d->logs && merge_logs(h, d->logs, &e) < 0)
+	/*
+	 * A VM that never served holds only its seed: merged, it would write
+	 * back state older than what sessions ended with since it was made (a
+	 * stale VM's), and count as a change of state that makes every VM
+	 * whose disk was made before stale in turn, whose disks are merged in
+	 * turn: a ready VM would never be found while the pool keeps booting.
+	 */
+	if (d->logs && d->served && merge_logs(h, d->logs, &e) < 0)
 		log_merge_error(d->logs, &e);
 	else if (d->logs)
 		remote_delete(&h->store, d->logs);

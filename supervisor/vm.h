@@ -72,6 +72,7 @@ struct vm_domain {
 	/* Paths; remote: volume names (socket NULL, logs the log disk's). */
 	char *overlay, *socket, *console, *logs;
 	unsigned long state_gen;	/* remote: the host's, when its disk was made */
+	int served;		/* it ran a session: its log disk has news to merge */
 	char err[VM_ERR_MAX];	/* why vm_boot failed */
 };
 

@@ -216,6 +216,7 @@ static void open_conn(struct vmi *v)
 	v->pm.active = v->running = 1;
 	v->client_eof = v->guest_eof = v->shut = 0;
 	v->pm.served++;
+	v->d.served = 1;	/* a remote VM's log disk is merged when it goes */
 	snprintf(v->pm.client_port, sizeof(v->pm.client_port), "%s", v->cur.port);
 	/* The wall limit counts from here (the pool sets it). */
 	if (!v->pm.started_ms)

@@ -361,6 +361,12 @@ in_remote() {
 	wait_log 'event=end instance=1 .*reason=crashed'
 	run vm_ask id
 	assert_output $'101\n101'
+	# At most the pool's VM, whose disk was made before the crashed one's
+	# state was merged, was stale; a VM that never served is not merged,
+	# and makes no other stale (before, each did: the pool kept booting
+	# stale VMs, and a session could wait past its time).
+	run grep -c 'reason=stale' "$W/server.log"
+	assert [ "$output" -le 1 ]
 }
 
 @test "while a libvirtd that never answers holds it up, SIGTERM ends imgsupd" {
