@@ -484,17 +484,6 @@ static __attribute__((noreturn)) void run_service(struct guest_instance *in, int
 	launch_exec(&in->plan, &io, in->ctl);
 }
 
-static void report_exit(int ctl, int status)
-{
-	char text[32];
-
-	if (WIFSIGNALED(status))
-		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status));
-	else
-		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
-	ctl_tell(ctl, CTL_EXITED, text);
-}
-
 /* One message from the init: CTL_CONN with a descriptor, or CTL_KILL. 0 at its end. */
 static int instance_request(struct guest_instance *in, pid_t *service)
 {
@@ -574,7 +563,7 @@ static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 				if (pid != service)
 					continue;	/* an orphan of it */
 				service = 0;
-				report_exit(in->ctl, status);
+				ctl_tell_exit(in->ctl, status);
 			}
 		}
 		if ((p[0].revents & (POLLIN | POLLHUP)) &&

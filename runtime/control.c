@@ -2,9 +2,11 @@
  * control.c - the control protocol of an instance (see control.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -50,6 +52,17 @@ void ctl_tell(int ctl, enum ctl_type type, const char *text)
 
 	if (ctl_send(ctl, type, text, len, -1) < 0)
 		_exit(126);
+}
+
+void ctl_tell_exit(int ctl, int status)
+{
+	char text[32];
+	int n = WIFSIGNALED(status) ?
+		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status)) :
+		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
+
+	if (ctl_send(ctl, CTL_EXITED, text, (size_t)n, -1) < 0)
+		_exit(126);	/* as ctl_tell: nobody left to tell */
 }
 
 /* The descriptor of an SCM_RIGHTS message, or -1; any other is closed. */

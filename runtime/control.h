@@ -60,6 +60,12 @@ int ctl_send(int ctl, enum ctl_type type, const void *payload, size_t len,
 void ctl_tell(int ctl, enum ctl_type type, const char *text);
 
 /*
+ * The instance's side: CTL_EXITED for a service process that ended with
+ * wait status status, as "exit=N" or "signal=N".
+ */
+void ctl_tell_exit(int ctl, int status);
+
+/*
  * Receives one message into buf (size bytes, at least 2): *type, the
  * payload NUL-terminated (cut to size - 1 bytes), its length in *len.
  * With fd non-NULL, the descriptor that came with it (close-on-exec) or

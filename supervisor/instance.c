@@ -94,19 +94,9 @@ static __attribute__((noreturn)) void run_service(const struct instance_config *
 	launch_exec(&cfg->plan, &io, ctl);
 }
 
-/* "exit=N" or "signal=N", the texts of CTL_EXITED. */
-static void exit_text(int status, char *out, size_t n)
-{
-	if (WIFSIGNALED(status))
-		snprintf(out, n, "signal=%d", WTERMSIG(status));
-	else
-		snprintf(out, n, "exit=%d", WEXITSTATUS(status));
-}
-
 /* Reaps children; tells the supervisor of each service process that ended. */
 static void reap_services(int ctl, pid_t *pids, size_t *n)
 {
-	char text[32];
 	int status;
 	pid_t pid;
 
@@ -116,8 +106,7 @@ static void reap_services(int ctl, pid_t *pids, size_t *n)
 			if (pids[i] != pid)
 				continue;
 			pids[i] = pids[--*n];
-			exit_text(status, text, sizeof(text));
-			ctl_tell(ctl, CTL_EXITED, text);
+			ctl_tell_exit(ctl, status);
 			break;
 		}
 	}

@@ -38,6 +38,7 @@
 #include "vmremote.h"
 
 #define VM_ERR_MAX 512
+#define GUEST_LOG_MAX 200	/* bytes of a guest's diagnostic line we keep */
 
 /* What every VM of one supervisor shares. */
 struct vm_host {

@@ -57,7 +57,7 @@ static int exit_status(const struct channel_frame *f)
 /* One frame of the guest: 1 when the service ended, -1 on a bad frame. */
 static int on_frame(struct run *r, const struct channel_frame *f)
 {
-	char text[201];
+	char text[GUEST_LOG_MAX + 1];
 
 	switch (f->type) {
 	case CH_READY:
@@ -66,8 +66,10 @@ static int on_frame(struct run *r, const struct channel_frame *f)
 		r->ready = 1;
 		return 0;
 	case CH_DATA:
-		if (!r->opened || write_all(STDOUT_FILENO, f->payload, f->len) < 0)
-			return r->opened ? 0 : -1;	/* a closed stdout: drop */
+		if (!r->opened)
+			return -1;
+		/* A stdout that was closed drops what the service writes. */
+		(void)write_all(STDOUT_FILENO, f->payload, f->len);
 		return 0;
 	case CH_EOF:
 		return r->opened ? 0 : -1;

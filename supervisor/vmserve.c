@@ -33,7 +33,6 @@
 
 #define BUFFER_LIMIT (4 * CHANNEL_FRAME_MAX)	/* per direction, per VM */
 #define SESSION_QUEUE 16	/* a session's connections waiting their turn */
-#define GUEST_LOG_MAX 200
 
 struct bytes {
 	uint8_t *data;
@@ -240,13 +239,9 @@ static void conn_done(struct vmserve *vs, struct vmi *v)
 static void guest_log(const struct vmi *v, const struct channel_frame *f)
 {
 	char text[GUEST_LOG_MAX + 1];
-	size_t n = f->len < GUEST_LOG_MAX ? f->len : GUEST_LOG_MAX;
 
 	/* The guest is not trusted: only printable bytes reach our log. */
-	for (size_t i = 0; i < n; i++)
-		text[i] = f->payload[i] >= 0x20 && f->payload[i] < 0x7f &&
-			  f->payload[i] != '"' ? (char)f->payload[i] : '?';
-	text[n] = '\0';
+	channel_text(f, text, sizeof(text));
 	sv_log("event=guest instance=%lu message=\"%s\"", v->pm.id, text);
 }
 
