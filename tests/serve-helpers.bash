@@ -3,8 +3,17 @@
 # A port of our own per test, so that tests never meet each other's
 # connections in TIME_WAIT.
 # Below the ephemeral range (32768 up), so no client's port can hold it.
+# A port in 10000-29999 that nothing listens on now. Random rather than
+# derived from the PID and the test number: two test runs at once (two clones)
+# had the same formula collide; a random pick that is checked against the
+# listening sockets makes that a one-in-thousands chance, not a pattern.
 pick_port() {
-	echo $((10000 + (BATS_SUITE_TEST_NUMBER * 37 + $$) % 20000))
+	local p
+	for _ in $(seq 50); do
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % 20000))
+		ss -Hltnu "sport = :$p" 2>/dev/null | grep -q . || break
+	done
+	echo "$p"
 }
 
 # Builds a fixture recipe (tests/fixtures/serve/NAME.xml) into $W/out.
