@@ -4,8 +4,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "spec.h"
+#include "util.h"
 
 static void free_strings(char **v)
 {
@@ -110,4 +112,77 @@ unsigned format_parse(const char *name)
 		if (!strcmp(format_names[i].name, name))
 			return format_names[i].format;
 	return 0;
+}
+
+/*
+ * The families a recipe can name. Each is a body of kernel code that an
+ * instance reaches only if its recipe asks (runtime/seccomp.c): most have
+ * had their local privilege escalations (AF_PACKET CVE-2016-8655 and
+ * CVE-2020-14386, AF_VSOCK CVE-2021-26708, AF_CAN CVE-2021-3609, AF_ALG
+ * CVE-2015-8970, AF_BLUETOOTH, AF_TIPC CVE-2021-43267...).
+ */
+static const struct {
+	const char *name;
+	int af;
+} family_names[] = {
+	{ "unix", AF_UNIX }, { "inet", AF_INET }, { "inet6", AF_INET6 },
+	{ "netlink", AF_NETLINK }, { "packet", AF_PACKET }, { "vsock", AF_VSOCK },
+	{ "can", AF_CAN }, { "bluetooth", AF_BLUETOOTH }, { "alg", AF_ALG },
+	{ "xdp", AF_XDP }, { "tipc", AF_TIPC }, { "key", AF_KEY },
+	{ "rds", AF_RDS }, { "llc", AF_LLC }, { "ib", AF_IB }, { "mpls", AF_MPLS },
+	{ "smc", AF_SMC }, { "qipcrtr", AF_QIPCRTR }, { "kcm", AF_KCM },
+	{ "nfc", AF_NFC }, { "ieee802154", AF_IEEE802154 }, { "caif", AF_CAIF },
+	{ "phonet", AF_PHONET }, { "isdn", AF_ISDN }, { "rxrpc", AF_RXRPC },
+	{ "pppox", AF_PPPOX }, { "atmpvc", AF_ATMPVC }, { "atmsvc", AF_ATMSVC },
+	{ "x25", AF_X25 }, { "ax25", AF_AX25 }, { "appletalk", AF_APPLETALK },
+	{ "ipx", AF_IPX }, { "netrom", AF_NETROM }, { "rose", AF_ROSE },
+	{ "mctp", 45 /* AF_MCTP: newer than glibc 2.36's headers */ },
+};
+
+int socket_family_parse(const char *name)
+{
+	for (size_t i = 0; name && i < COUNT(family_names); i++)
+		if (!strcmp(family_names[i].name, name))
+			return family_names[i].af;
+	return -1;
+}
+
+static int is_always(int af)
+{
+	return af == AF_UNIX || af == AF_INET || af == AF_INET6;
+}
+
+int socket_families_parse(const char *list, uint64_t *out, char **bad)
+{
+	char *copy = xstrdup(list ? list : ""), *save = NULL, *w;
+	int rc = 0;
+
+	*out = 0;
+	*bad = NULL;
+	for (w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		int af = socket_family_parse(w);
+
+		if (af < 0 || af >= 64) {
+			*bad = xstrdup(w);
+			rc = -1;
+			break;
+		}
+		if (!is_always(af))
+			*out |= (uint64_t)1 << af;
+	}
+	free(copy);
+	return rc;
+}
+
+char *socket_families_format(uint64_t set)
+{
+	struct buf b = { 0 };
+
+	for (size_t i = 0; i < COUNT(family_names); i++) {
+		int af = family_names[i].af;
+
+		if (!is_always(af) && (set & ((uint64_t)1 << af)))
+			buf_printf(&b, "%s%s", b.len ? " " : "", family_names[i].name);
+	}
+	return b.data ? b.data : xstrdup("");
 }

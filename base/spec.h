@@ -86,6 +86,8 @@ struct service {
 	struct limits limits;
 	uint64_t max_instances, per_client, pool;
 	enum network network;
+	uint64_t socket_families;	/* bit 1 << AF_x: families beyond unix,
+					 * inet and inet6 the recipe names */
 	int has_syscalls;	/* 0: the runtime's default filter */
 	enum syscall_action syscall_default;
 	int syscall_errno;	/* for SYSCALL_ERRNO */
@@ -133,5 +135,20 @@ const char *syscall_action_name(enum syscall_action a);
 int syscall_action_parse(const char *name, enum syscall_action *out);
 const char *format_name(enum output_format f);
 unsigned format_parse(const char *name);
+
+/*
+ * Socket families by name ("netlink", "vsock", ...: AF_ without the prefix,
+ * lower case). socket_family_parse returns the AF_ number, or -1 for a name
+ * it does not know. socket_families_parse reads a list separated by blanks
+ * into a set of bits (1 << AF_x), or returns -1 and points *bad at the first
+ * unknown name (an allocated copy the caller frees). unix, inet and inet6
+ * are known but never set: every instance has them.
+ * socket_families_format writes the set as such a list (allocated; "" for
+ * none).
+ */
+#define SOCKET_FAMILIES_ALWAYS "unix inet inet6"
+int socket_family_parse(const char *name);
+int socket_families_parse(const char *list, uint64_t *out, char **bad);
+char *socket_families_format(uint64_t set);
 
 #endif

@@ -53,6 +53,7 @@
 #include "contents.h"
 #include "recipe.h"
 #include "recipe_lang.h"
+#include "seccomp.h"
 #include "recipe_lang.gen.h"
 
 #ifndef IMGTOOL_DATADIR
@@ -2048,9 +2049,17 @@ static int build_network(struct load *L, xmlNodePtr n, struct service *s)
 	char *v = text_of(n), ex[64];
 	int ret = 0;
 
+	char *unknown = NULL;
+
 	if (network_parse(v, &s->network) < 0)
 		ret = bad(L, n, "\"%s\" is not supported",
 			  excerpt(v, ex, sizeof(ex)));
+	else if (socket_families_parse(attr(n, "families"), &s->socket_families,
+				       &unknown) < 0)
+		ret = bad(L, n, "families: \"%s\" is not a socket family "
+			  "(netlink, packet, vsock, ...: see imgtool-recipe(5))",
+			  excerpt(unknown, ex, sizeof(ex)));
+	free(unknown);
 	free(v);
 	return ret;
 }
@@ -2117,6 +2126,17 @@ static int build_syscalls(struct load *L, xmlNodePtr n, struct service *s)
 	}
 	s->syscalls_allow = allow.v ? allow.v : xcalloc(1, sizeof(char *));
 	s->syscalls_deny = deny.v ? deny.v : xcalloc(1, sizeof(char *));
+	if (ret >= 0) {
+		/* Names libseccomp does not know, or that the runtime's
+		 * baseline refuses, are found here rather than at serve. */
+		struct error e = { 0 };
+
+		const char *pfx = "syscalls: ";
+
+		if (seccomp_check(s, &e) < 0)
+			ret = bad(L, n, "%s", strncmp(e.msg, pfx, strlen(pfx)) ?
+				  e.msg : e.msg + strlen(pfx));
+	}
 	return ret < 0 ? -1 : 0;
 }
 

@@ -92,6 +92,12 @@ static void write_service(struct writer *wr, const struct service *s)
 	w_attr(wr, "workdir", s->workdir);
 	w_attr(wr, "stderr", s->stderr_path);
 	w_attr(wr, "network", network_name(s->network));
+	if (s->socket_families) {
+		char *f = socket_families_format(s->socket_families);
+
+		w_attr(wr, "families", f);
+		free(f);
+	}
 	w_num(wr, "max-instances", s->max_instances);
 	w_num(wr, "per-client", s->per_client);
 	w_num(wr, "pool", s->pool);

@@ -182,6 +182,17 @@ static char **read_names(xmlNodePtr parent, const char *elem)
 	return v.v;
 }
 
+/* An unknown family is an error, never a family dropped from the filter. */
+static void read_families(struct reader *rd, xmlNodePtr n, struct service *s)
+{
+	char *list = attr(n, "families"), *unknown = NULL;
+
+	if (list && socket_families_parse(list, &s->socket_families, &unknown) < 0)
+		bad(rd, n, "families: \"%s\" is not a socket family", unknown);
+	free(unknown);
+	free(list);
+}
+
 static void read_syscalls(struct reader *rd, xmlNodePtr n, struct service *s)
 {
 	s->has_syscalls = 1;
@@ -234,6 +245,7 @@ static void read_service(struct reader *rd, xmlNodePtr n, struct service *s)
 		bad(rd, n, "the service user %s is root", s->user);
 	READ_ENUM(rd, n, "recycle", recycle_parse, RECYCLE_CONNECTION, &s->recycle);
 	READ_ENUM(rd, n, "network", network_parse, NETWORK_NONE, &s->network);
+	read_families(rd, n, s);
 	s->listen = attr(n, "listen");
 	s->workdir = attr(n, "workdir");
 	s->stderr_path = attr(n, "stderr");

@@ -23,7 +23,21 @@
  * so "TIOCSTI | 1 << 32" is TIOCSTI to the kernel but would not equal TIOCSTI
  * to a plain comparison (the Flatpak bug, CVE-2019-10063). The ioctl rules
  * therefore compare (A1 & 0xffffffff). clone's flags are tested bit by bit
- * the same way (the kernel uses the low 32 bits of them).
+ * the same way (the kernel uses the low 32 bits of them), and socket's
+ * family too.
+ *
+ * Two parts. The baseline is the runtime's and holds for every instance:
+ * the calls below that no service needs, namespace flags, terminal
+ * injection, socket families the recipe did not name. A recipe's
+ * <syscalls> is a second program that can only narrow what the baseline
+ * lets through: the two are chained into one (chain(), below), the
+ * baseline first, its "allow" answers turned into jumps to the recipe's
+ * program. Adding the recipe's rules to the baseline's context instead does
+ * not work: in libseccomp a rule without argument checks supersedes every
+ * rule with them for the same call, so <allow>ioctl</allow> silently
+ * dropped the TIOCSTI rule (issue 10: a default="allow" recipe typed
+ * commands into the admin's shell). One program, rather than two stacked
+ * filters, keeps one file for a VM's init and one install.
  */
 #include <errno.h>
 #include <sched.h>
@@ -32,6 +46,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,9 +63,15 @@
 #ifndef TIOCLINUX
 #define TIOCLINUX 0x541C
 #endif
+#ifndef SECCOMP_RET_ALLOW
+#define SECCOMP_RET_ALLOW 0x7fff0000U
+#endif
+/* Families numbered from 0 to below this are checked one by one; anything
+ * from it up is refused whole (the kernel's AF_MAX is 46 on 6.18). */
+#define FAMILY_CHECKED 64
 
 /*
- * What the default filter refuses: calls a service in a jail never needs
+ * What the baseline refuses: calls a service in a jail never needs
  * and that are the kernel's usual attack surface or escape hatches. Most
  * would fail anyway without capabilities, but each is a large body of kernel
  * code reachable by an unprivileged process (user namespaces, io_uring, bpf,
@@ -59,18 +80,22 @@
  * unshare) and fall back when refused; a kill would make them crash instead.
  * Names the native architecture lacks (vm86 on x86_64) are skipped.
  */
-static const char *const default_deny[] = {
+static const char *const baseline_deny[] = {
 	/* the mount table and the root */
 	"mount", "umount2", "pivot_root", "chroot", "mount_setattr",
 	"move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
 	/* other processes' memory */
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
+	"process_madvise", "kcmp",
 	/* namespaces: clone's flags are checked separately, see below */
 	"unshare", "setns",
 	/* the kernel itself */
 	"bpf", "kexec_load", "kexec_file_load", "init_module", "finit_module",
 	"delete_module", "perf_event_open", "userfaultfd", "lookup_dcookie",
 	"iopl", "ioperm", "vm86", "vm86old", "personality", "uselib",
+	/* per-process segment descriptors: old exploit surface (CVE-2015-5157,
+	 * CVE-2017-17053), needed only by 16-bit code and some emulators */
+	"modify_ldt",
 	/* io_uring runs requests in kernel threads that seccomp never sees */
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	/* keyrings are not namespaced */
@@ -90,8 +115,13 @@ static const unsigned long clone_ns_flags[] = {
 	CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME,
 };
 
-/* ioctl requests refused: faking terminal input, the Linux console's ioctls. */
-static const unsigned long deny_ioctls[] = { TIOCSTI, TIOCLINUX };
+/*
+ * ioctl requests refused: faking terminal input (TIOCSTI: typing into
+ * whatever shell reads the terminal, where dev.tty.legacy_tiocsti=1), the
+ * Linux console's ioctls, and changing a terminal's line discipline, which
+ * loads rarely used kernel code (n_hdlc CVE-2017-2636, n_gsm CVE-2023-6546).
+ */
+static const unsigned long deny_ioctls[] = { TIOCSTI, TIOCLINUX, TIOCSETD };
 
 static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr,
 		    const char *name, unsigned n_arg, const struct scmp_arg_cmp *arg,
@@ -138,9 +168,42 @@ static int add_ioctl_rules(scmp_filter_ctx ctx, struct error *e)
 	return 0;
 }
 
-static int add_default_rules(scmp_filter_ctx ctx, struct error *e)
+/*
+ * socket() and socketpair() with a family other than unix, inet, inet6 and
+ * those the recipe names fail with EAFNOSUPPORT, as on a kernel without
+ * them. Compared on the low 32 bits (the kernel reads an int), one rule per
+ * family, and every number from FAMILY_CHECKED up in one more rule.
+ */
+static int add_family_rules(scmp_filter_ctx ctx, uint64_t extra, struct error *e)
 {
-	for (const char *const *n = default_deny; *n; n++) {
+	static const struct { int nr; const char *name; } calls[] = {
+		{ SCMP_SYS(socket), "socket" }, { SCMP_SYS(socketpair), "socketpair" },
+	};
+	uint32_t refuse = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+
+	for (size_t c = 0; c < sizeof(calls) / sizeof(calls[0]); c++) {
+		struct scmp_arg_cmp high = SCMP_A0(SCMP_CMP_GE, FAMILY_CHECKED);
+
+		for (unsigned af = 0; af < FAMILY_CHECKED; af++) {
+			struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ,
+							0xffffffffu, af);
+
+			if (af == AF_UNIX || af == AF_INET || af == AF_INET6 ||
+			    (extra & ((uint64_t)1 << af)))
+				continue;
+			if (add_rule(ctx, refuse, calls[c].nr, calls[c].name, 1, &a, e) < 0)
+				return -1;
+		}
+		if (add_rule(ctx, refuse, calls[c].nr, calls[c].name, 1, &high, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_baseline_rules(scmp_filter_ctx ctx, const struct service *s,
+			      struct error *e)
+{
+	for (const char *const *n = baseline_deny; *n; n++) {
 		int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *n);
 
 		/* __NR_SCMP_ERROR: unknown to this libseccomp; negative
@@ -150,9 +213,9 @@ static int add_default_rules(scmp_filter_ctx ctx, struct error *e)
 		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), nr, *n, 0, NULL, e) < 0)
 			return -1;
 	}
-	if (add_clone_rules(ctx, e) < 0)
+	if (add_clone_rules(ctx, e) < 0 || add_ioctl_rules(ctx, e) < 0)
 		return -1;
-	return add_ioctl_rules(ctx, e);
+	return add_family_rules(ctx, s->socket_families, e);
 }
 
 static uint32_t action_of(const struct service *s)
@@ -299,16 +362,35 @@ out:
 	return ret;
 }
 
-int seccomp_compile(const struct service *s, struct seccomp_prog *out,
-		    struct error *e)
+/*
+ * A call the baseline refuses whatever its arguments cannot be allowed by a
+ * recipe: the allow would be a promise the filter does not keep.
+ */
+static int check_recipe_allows(const struct service *s, struct error *e)
 {
-	uint32_t dflt = s->has_syscalls ? action_of(s) : SCMP_ACT_ALLOW;
-	scmp_filter_ctx ctx;
+	for (char *const *n = s->syscalls_allow; n && *n; n++) {
+		int refused = !strcmp(*n, "clone3");
+
+		/* vm86 on x86_64: no call can match it here, nothing to refuse. */
+		if (seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, *n) < 0)
+			continue;
+
+		for (const char *const *b = baseline_deny; *b && !refused; b++)
+			refused = !strcmp(*n, *b);
+		if (refused)
+			return error_bad(e, "syscalls: \"%s\" cannot be allowed: the "
+					 "runtime refuses it to every instance", *n);
+	}
+	return 0;
+}
+
+/* One libseccomp context, default action dflt, compiled to a program. */
+static int compile_one(uint32_t dflt, const struct service *s, int recipe,
+		       struct seccomp_prog *out, struct error *e)
+{
+	scmp_filter_ctx ctx = seccomp_init(dflt);
 	int rc, ret = -1;
 
-	out->filter = NULL;
-	out->len = 0;
-	ctx = seccomp_init(dflt);
 	if (!ctx)
 		return error_set(e, "syscalls: seccomp_init failed");
 	rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -317,16 +399,84 @@ int seccomp_compile(const struct service *s, struct seccomp_prog *out,
 			  strerror(-rc));
 		goto out;
 	}
-	if (s->has_syscalls)
-		rc = add_recipe_rules(ctx, s, dflt, e);
-	else
-		rc = add_default_rules(ctx, e);
+	rc = recipe ? add_recipe_rules(ctx, s, dflt, e) : add_baseline_rules(ctx, s, e);
 	if (rc < 0)
 		goto out;
 	ret = export_bpf(ctx, out, e);
 out:
 	seccomp_release(ctx);
 	return ret;
+}
+
+/*
+ * The baseline, then the recipe's program: every "return allow" of the
+ * baseline becomes a jump to the first instruction of the recipe's (BPF_JA
+ * takes a 32-bit forward offset), so a call goes on to the recipe's rules
+ * only if the baseline lets it through, and whatever else the baseline
+ * answers stands. Both programs are libseccomp's: each loads what it tests
+ * from seccomp_data itself and keeps nothing in scratch memory, so the
+ * second needs nothing from the first. A "return A" (a computed action)
+ * would defeat the rewrite: libseccomp writes none, and one is refused.
+ */
+static int chain(struct seccomp_prog *base, struct seccomp_prog *next,
+		 struct seccomp_prog *out, struct error *e)
+{
+	size_t total = (size_t)base->len + next->len;
+
+	if (total > BPF_MAXINSNS)
+		return error_bad(e, "syscalls: the filter needs %zu instructions, "
+				 "more than the kernel's %d", total, BPF_MAXINSNS);
+	out->filter = xmalloc(total * sizeof(*out->filter));
+	for (unsigned i = 0; i < base->len; i++) {
+		struct sock_filter f = base->filter[i];
+
+		if (BPF_CLASS(f.code) == BPF_RET && BPF_RVAL(f.code) != BPF_K) {
+			free(out->filter);
+			out->filter = NULL;
+			return error_set(e, "syscalls: the baseline returns a "
+					 "computed action; cannot chain it");
+		}
+		if (f.code == (BPF_RET | BPF_K) && f.k == SECCOMP_RET_ALLOW)
+			f = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA,
+							 base->len - i - 1, 0, 0);
+		out->filter[i] = f;
+	}
+	memcpy(out->filter + base->len, next->filter,
+	       next->len * sizeof(*next->filter));
+	out->len = (unsigned short)total;
+	return 0;
+}
+
+int seccomp_compile(const struct service *s, struct seccomp_prog *out,
+		    struct error *e)
+{
+	struct seccomp_prog base = { 0 }, recipe = { 0 };
+	int ret = -1;
+
+	out->filter = NULL;
+	out->len = 0;
+	if (s->has_syscalls && check_recipe_allows(s, e) < 0)
+		return -1;
+	if (compile_one(SCMP_ACT_ALLOW, s, 0, &base, e) < 0)
+		return -1;
+	if (!s->has_syscalls) {
+		*out = base;
+		return 0;
+	}
+	if (compile_one(action_of(s), s, 1, &recipe, e) == 0)
+		ret = chain(&base, &recipe, out, e);
+	seccomp_prog_free(&base);
+	seccomp_prog_free(&recipe);
+	return ret;
+}
+
+int seccomp_check(const struct service *s, struct error *e)
+{
+	struct seccomp_prog p;
+	int rc = seccomp_compile(s, &p, e);
+
+	seccomp_prog_free(&p);
+	return rc;
 }
 
 void seccomp_prog_free(struct seccomp_prog *p)

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,9 @@
 #endif
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
+#endif
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
 #endif
 #ifndef __NR_clone3
 #define __NR_clone3 435
@@ -215,6 +219,65 @@ static int do_write(void)
 	return write(1, "", 0) == 0 ? 0 : 1;
 }
 
+static int do_tiocsetd(void) { return null_ioctl(TIOCSETD); }
+
+static int do_keyctl(void)
+{
+	/* KEYCTL_GET_KEYRING_ID of the user keyring, not creating it. */
+	return failed_with(syscall(SYS_keyctl, 0, -4, 0), EPERM);
+}
+
+static int do_modify_ldt(void)
+{
+	char buf[16];
+
+	return failed_with(syscall(SYS_modify_ldt, 0, buf, sizeof(buf)), EPERM);
+}
+
+/* socket(family, SOCK_DGRAM): 0 if refused with EAFNOSUPPORT. */
+static int refused_family(long family)
+{
+	long fd = syscall(SYS_socket, family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0)
+		close((int)fd);
+	return failed_with(fd, EAFNOSUPPORT);
+}
+
+static int do_netlink(void) { return refused_family(AF_NETLINK); }
+static int do_vsock(void) { return refused_family(AF_VSOCK); }
+/* The kernel reads the family as an int: the high bits must not hide it. */
+static int do_vsock_high_bits(void) { return refused_family((1L << 32) | AF_VSOCK); }
+static int do_packet(void) { return refused_family(AF_PACKET); }
+static int do_family_above(void) { return refused_family(200); }
+
+static int do_netlink_works(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static int do_inet_works(void)
+{
+	int a = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int b = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int sp[2], c = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	if (c == 0) {
+		close(sp[0]);
+		close(sp[1]);
+	}
+	return a >= 0 && b >= 0 && c == 0 ? 0 : 1;
+}
+
 static void test_default_filter(void)
 {
 	struct service s = { 0 };
@@ -241,6 +304,18 @@ static void test_default_filter(void)
 	   "default filter: TIOCSTI with high bits set in the request fails too");
 	ok(run(NULL, do_tioclinux) != 0 && run(&p, do_tioclinux) == 0, "default filter: ioctl TIOCLINUX fails with EPERM");
 	ok(run(&p, do_status) == 0, "a filtered child's status shows \"Seccomp:\\t2\"");
+	ok(run(&p, do_tiocsetd) == 0, "default filter: ioctl TIOCSETD fails with EPERM");
+	ok(run(NULL, do_modify_ldt) != 0 && run(&p, do_modify_ldt) == 0,
+	   "default filter: modify_ldt fails with EPERM");
+	ok(run(&p, do_inet_works) == 0, "default filter: unix, inet and inet6 sockets work");
+	ok(run(NULL, do_netlink) != 0 && run(&p, do_netlink) == 0,
+	   "default filter: a netlink socket fails with EAFNOSUPPORT");
+	ok(run(&p, do_vsock) == 0, "default filter: AF_VSOCK fails with EAFNOSUPPORT");
+	ok(run(&p, do_vsock_high_bits) == 0,
+	   "default filter: AF_VSOCK with high bits set in the family fails too");
+	ok(run(&p, do_packet) == 0, "default filter: AF_PACKET fails with EAFNOSUPPORT");
+	ok(run(&p, do_family_above) == 0, "default filter: a family number above "
+	   "every known one fails with EAFNOSUPPORT");
 	ok(run(NULL, do_x32) != KILLED(SIGSYS) && run(&p, do_x32) == KILLED(SIGSYS),
 	   "default filter: a call through the x32 ABI kills the process");
 	if (run(NULL, do_int80) != 0)
@@ -337,11 +412,99 @@ static void test_recipe_errors(void)
 	   "installing an empty program fails with EINVAL");
 }
 
+/*
+ * The baseline holds under every recipe filter (issue 10, finding 1): a
+ * default="allow" recipe with denies, and a default="kill" recipe that
+ * allows ioctl and socket, still refuse what the baseline refuses.
+ */
+static void test_baseline_under_recipes(void)
+{
+	char *deny[] = { "getppid", NULL };
+	char *none[] = { NULL };
+	char *allow[] = { "ioctl", "socket", "socketpair", "close", "openat",
+			  "open", "exit_group", "getpid", "clone", "keyctl_x", NULL };
+	struct service s = { .has_syscalls = 1, .syscall_default = SYSCALL_ALLOW,
+			     .syscalls_allow = none, .syscalls_deny = deny };
+	struct seccomp_prog p = { 0 };
+	struct error e = { 0 };
+
+	ok(seccomp_compile(&s, &p, &e) == 0, "default allow with a deny compiles %s",
+	   e.msg);
+	ok(run(&p, do_getppid_eperm) == 0, "default allow: the recipe's deny holds");
+	ok(run(&p, do_tiocsti) == 0, "default allow: TIOCSTI still fails with EPERM");
+	ok(run(&p, do_tioclinux) == 0, "default allow: TIOCLINUX still fails");
+	ok(run(&p, do_keyctl) == 0, "default allow: keyctl still fails with EPERM");
+	ok(run(&p, do_clone_newuser) == 0,
+	   "default allow: clone with CLONE_NEWUSER still fails with EPERM");
+	ok(run(&p, do_clone3) == 0, "default allow: clone3 still fails with ENOSYS");
+	ok(run(&p, do_io_uring) == 0, "default allow: io_uring_setup still fails");
+	ok(run(&p, do_vsock) == 0, "default allow: AF_VSOCK still fails");
+	ok(run(&p, do_fork) == 0 && run(&p, do_thread) == 0,
+	   "default allow: fork and threads work");
+	seccomp_prog_free(&p);
+
+	allow[9] = NULL;	/* "keyctl_x" marked the end of the usable list */
+	s.syscall_default = SYSCALL_KILL;
+	s.syscalls_allow = allow;
+	s.syscalls_deny = none;
+	ok(seccomp_compile(&s, &p, &e) == 0,
+	   "default kill allowing ioctl and socket compiles %s", e.msg);
+	ok(run(&p, do_tiocsti) == 0,
+	   "default kill, ioctl allowed: TIOCSTI still fails with EPERM");
+	ok(run(&p, do_vsock) == 0,
+	   "default kill, socket allowed: AF_VSOCK still fails with EAFNOSUPPORT");
+	ok(run(&p, do_getppid) == KILLED(SIGSYS),
+	   "default kill: what the baseline lets through meets the recipe's default");
+	seccomp_prog_free(&p);
+}
+
+static void test_families(void)
+{
+	struct service s = { .socket_families = (uint64_t)1 << AF_NETLINK };
+	struct seccomp_prog p = { 0 };
+	struct error e = { 0 };
+	char *bad = NULL, *text;
+	uint64_t set;
+
+	ok(seccomp_compile(&s, &p, &e) == 0, "a filter with netlink compiles %s", e.msg);
+	ok(run(&p, do_netlink_works) == 0, "a named family works");
+	ok(run(&p, do_vsock) == 0, "an unnamed one still fails");
+	seccomp_prog_free(&p);
+	ok(socket_families_parse(" netlink  vsock inet ", &set, &bad) == 0 &&
+	   set == (((uint64_t)1 << AF_NETLINK) | ((uint64_t)1 << AF_VSOCK)),
+	   "socket_families_parse reads a list; inet adds nothing");
+	text = socket_families_format(set);
+	ok(!strcmp(text, "netlink vsock"), "socket_families_format: \"%s\"", text);
+	free(text);
+	ok(socket_families_parse("netlink bogus", &set, &bad) < 0 && bad &&
+	   !strcmp(bad, "bogus"), "an unknown family is named");
+	free(bad);
+}
+
+static void test_baseline_not_allowable(void)
+{
+	char *allow[] = { "read", "keyctl", NULL };
+	char *none[] = { NULL };
+	struct service s = { .has_syscalls = 1, .syscall_default = SYSCALL_KILL,
+			     .syscalls_allow = allow, .syscalls_deny = none };
+	struct error e = { 0 };
+
+	ok(seccomp_check(&s, &e) < 0 && e.status == 3 && strstr(e.msg, "\"keyctl\""),
+	   "allowing a call the baseline refuses is an error naming it: %s", e.msg);
+	allow[1] = "clone3";
+	memset(&e, 0, sizeof(e));
+	ok(seccomp_check(&s, &e) < 0 && strstr(e.msg, "clone3"),
+	   "so is allowing clone3: %s", e.msg);
+}
+
 int main(void)
 {
 	test_default_filter();
 	test_recipe_kill();
 	test_recipe_lists();
 	test_recipe_errors();
+	test_baseline_under_recipes();
+	test_families();
+	test_baseline_not_allowable();
 	return tap_done();
 }
