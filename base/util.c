@@ -341,6 +341,23 @@ fail:
 	return -1;
 }
 
+int fill_stdio(struct error *e)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		n = open("/dev/null", O_RDWR);
+		if (n < 0)
+			return error_errno(e, "/dev/null");
+		if (n != fd)
+			return error_set(e, "fd %d was closed and /dev/null "
+					 "did not take its place", fd);
+	}
+	return 0;
+}
+
 int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -89,6 +89,12 @@ int read_file(const char *path, size_t max, char **data, size_t *len,
 	      struct error *e);
 /* Writes all of data, retrying short writes and EINTR. 0, or -1 (errno). */
 int write_all(int fd, const void *data, size_t len);
+/*
+ * Opens /dev/null on whichever of fds 0 to 2 is closed. Call it first in a
+ * program that runs as root: a closed stderr would be the next file opened,
+ * and messages would go into that file.
+ */
+int fill_stdio(struct error *e);
 
 /*
  * Writes data to path atomically: a temporary file in the same directory,

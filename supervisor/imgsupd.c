@@ -192,6 +192,10 @@ int main(int argc, char **argv)
 	struct error e = { 0 };
 	int rc;
 
+	if (fill_stdio(&e) < 0) {
+		fprintf(stderr, "imgsupd: %s\n", e.msg);
+		return 1;
+	}
 	if (parse_args(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 2;

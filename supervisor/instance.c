@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -69,11 +70,16 @@ struct work {
 	size_t env_len;
 };
 
-/* Receives one piece of work; -1 when the supervisor is gone or done. */
-static int recv_work(int ctl, struct work *w)
+/*
+ * Receives one piece of work; -1 when the supervisor is gone or done. A
+ * connection comes with its socket, except under imgtool run, whose stdio
+ * the instance has had since it was cloned.
+ */
+static int recv_work(const struct instance_config *cfg, int ctl,
+		     struct work *w)
 {
 	if (ctl_recv(ctl, 0, &w->type, w->env, sizeof(w->env), &w->env_len,
-		     &w->fd) != 1 || w->fd < 0 ||
+		     &w->fd) != 1 || (w->fd < 0 && !cfg->run) ||
 	    (w->type != CTL_CONN && w->type != CTL_LISTEN))
 		return -1;
 	return 0;
@@ -86,7 +92,7 @@ static __attribute__((noreturn)) void run_service(const struct instance_config *
 
 	if (w->type == CTL_LISTEN) {
 		io.listen_fd = w->fd;
-	} else if (!cfg->tty) {
+	} else if (!cfg->run) {
 		io.conn = w->fd;
 		io.extra = w->env;
 		io.extra_len = w->env_len;
@@ -147,7 +153,7 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
-		if (recv_work(ctl, &w) < 0 || w.type != CTL_CONN)
+		if (recv_work(cfg, ctl, &w) < 0 || w.type != CTL_CONN)
 			_exit(0);	/* the supervisor is gone or done with us */
 		pid = n < SESSION_MAX ? fork() : -1;
 		if (pid == 0)
@@ -160,6 +166,47 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 	}
 }
 
+/*
+ * imgtool run with a pty: the service is not PID 1 but its child, a session
+ * leader with the pty as its controlling terminal, so that Ctrl-C and the
+ * other keys that signal reach it (PID 1 of a namespace ignores every
+ * signal it has no handler for, the terminal's too). We end with it, with
+ * its status, and reap whatever it leaves.
+ */
+static __attribute__((noreturn)) void run_on_pty(const struct instance_config *cfg,
+						 int ctl, const struct work *w)
+{
+	pid_t service = fork(), pid;
+	int status;
+
+	if (service < 0)
+		die(ctl, "fork");
+	if (service == 0) {
+		if (setsid() < 0 || ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
+			die(ctl, "the pty as controlling terminal");
+		run_service(cfg, ctl, w);
+	}
+	/* Our copies of the pty: the relay ends when the service's close. */
+	for (int fd = 0; fd <= 2; fd++)
+		close(fd);
+	while ((pid = wait(&status)) != service)
+		if (pid < 0 && errno != EINTR)
+			_exit(125);
+	_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/*
+ * imgtool run: the pipes or the pty the supervisor made become fds 0 to 2,
+ * replacing the admin's, which the clone copied: the instance must never
+ * hold those (a terminal, a directory, a host file).
+ */
+static void take_stdio(const struct instance_config *cfg, int ctl)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup2(cfg->stdio[fd], fd) < 0)
+			die(ctl, "stdio");
+}
+
 static __attribute__((noreturn)) void child_main(const struct instance_config *cfg,
 						 int ctl)
 {
@@ -169,6 +216,8 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *c
 	enum ctl_type type;
 	size_t len;
 
+	if (cfg->run)
+		take_stdio(cfg, ctl);
 	/* Die with the supervisor: no instance outlives it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
@@ -186,10 +235,12 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *c
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
 	ctl_tell(ctl, CTL_READY, NULL);
-	if (cfg->recycle == RECYCLE_SESSION && !cfg->tty)
+	if (cfg->recycle == RECYCLE_SESSION && !cfg->run)
 		session_loop(cfg, ctl);
-	if (recv_work(ctl, &w) < 0)
+	if (recv_work(cfg, ctl, &w) < 0)
 		_exit(0);
+	if (cfg->run_pty)
+		run_on_pty(cfg, ctl, &w);
 	run_service(cfg, ctl, &w);
 }
 

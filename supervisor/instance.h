@@ -32,7 +32,11 @@ struct instance_config {
 	enum recycle recycle;
 	const struct cgroup_root *cgroups;
 	uint64_t memory, pids;	/* cgroup limits */
-	int tty;		/* imgtool run: one service, on the terminal */
+	int run;		/* imgtool run: one service, its fds 0-2
+				   stdio[], which it takes when cloned */
+	int stdio[3];
+	int run_pty;		/* run: stdio[] is a pty, the service's
+				   controlling terminal */
 };
 
 /*

@@ -377,35 +377,3 @@ int supervisor_serve(struct supervisor *sv)
 	sv_log("event=stop");
 	return 0;
 }
-
-/* imgtool run: one instance, the terminal as its stdio, its status ours. */
-int supervisor_run_once(struct supervisor *sv)
-{
-	struct instance in;
-	struct error e = { 0 };
-	enum instance_msg msg;
-	int status = 0;
-
-	if (instance_spawn(&sv->cfg, 1, &in, &e) < 0) {
-		fprintf(stderr, "imgsupd: %s\n", e.msg);
-		return 1;
-	}
-	while ((msg = instance_read(&in)) == IMSG_NONE) {
-		struct pollfd p = { .fd = in.ctl, .events = POLLIN };
-
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			break;
-	}
-	if (msg == IMSG_READY &&
-	    instance_handoff(&in, STDIN_FILENO, 0, NULL, NULL) < 0)
-		instance_kill(&in, "handoff");
-	while (waitpid(in.pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* An error the instance sent before it died (execve failed, ...). */
-	if (msg == IMSG_ERROR || instance_read(&in) == IMSG_ERROR)
-		fprintf(stderr, "imgsupd: %s\n", in.error);
-	instance_cleanup(&in);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
-}

@@ -330,7 +330,7 @@ static int make_config(struct supervisor *sv, struct error *e)
 	c->cgroups = &sv->cgroups;
 	c->memory = s->limits.memory;
 	c->pids = s->limits.pids;
-	c->tty = sv->o->run;
+	c->run = sv->o->run;
 	return 0;
 }
 
@@ -400,6 +400,8 @@ static int open_events(struct supervisor *sv, struct error *e)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	if (sv->o->run)
+		sigaddset(&mask, SIGWINCH);	/* the pty follows the terminal */
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return error_errno(e, "sigprocmask");
 	sv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -64,7 +64,12 @@ void vm_detach(struct supervisor *sv);
 int sv_needs_logs(const struct manifest *m);
 /* Whether a libvirt URI names another host: then it shares no files with us. */
 int sv_remote_uri(const char *uri);
-/* One instance with the terminal as its stdio; returns its exit status. */
+/*
+ * imgtool run (run.c): one instance, relayed to fds 0 to 2 through a pty
+ * of its own (stdin a terminal) or pipes; SIGINT, SIGTERM, SIGHUP and the
+ * wall limit end it. Returns its exit status, 128 + N for signal N, 124
+ * past the wall limit.
+ */
 int supervisor_run_once(struct supervisor *sv);
 
 /*

@@ -6,8 +6,9 @@
  * and one connection opened over the channel with no client variables.
  * Bytes from stdin go to the service as CH_DATA, its output comes back to
  * stdout; the end of stdin is CH_EOF. CH_EXIT gives the exit status, which
- * becomes ours, as a jail's does in supervisor_run_once(). SIGINT and
- * SIGTERM kill the service (CH_CLOSE) and end the VM.
+ * becomes ours, as a jail's does in supervisor_run_once(). SIGINT,
+ * SIGTERM and SIGHUP kill the service (CH_CLOSE) and end the VM, and so does
+ * the recipe's wall limit (exit status 124, as timeout(1)).
  *
  * One VM, one client, interactive: writes block (channel_send, write_all),
  * which is the terminal's pace; the serving loop (vmserve.c) never does so.
@@ -31,6 +32,8 @@ struct run {
 	size_t in_len;
 	int ready, opened, stdin_eof, status;
 	uint64_t deadline_ms;		/* the boot's */
+	uint64_t wall_ms;		/* the recipe's wall limit; 0: none */
+	uint64_t wall_end_ms;		/* when it is reached, once opened */
 };
 
 /* "exit=N" or "signal=N" as an exit status (128 + N for a signal). */
@@ -133,13 +136,14 @@ static int read_stdin(struct run *r)
 	return channel_send(r->d.chan, CH_DATA, buf, (size_t)n);
 }
 
-/* A signal: SIGINT and SIGTERM end the service. 1 when it is to end. */
+/* A signal: SIGINT, SIGTERM and SIGHUP end the service; 1 then. */
 static int on_signal(struct run *r, int sfd)
 {
 	struct signalfd_siginfo si;
 
 	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo != SIGINT && si.ssi_signo != SIGTERM)
+		if (si.ssi_signo != SIGINT && si.ssi_signo != SIGTERM &&
+		    si.ssi_signo != SIGHUP)
 			continue;
 		if (r->opened)
 			channel_send(r->d.chan, CH_CLOSE, NULL, 0);
@@ -147,6 +151,16 @@ static int on_signal(struct run *r, int sfd)
 		return 1;
 	}
 	return 0;
+}
+
+/* How long poll may wait: until the boot's deadline, then the wall's. */
+static int wait_ms(const struct run *r)
+{
+	uint64_t end = r->ready ? r->wall_end_ms : r->deadline_ms, now = now_ms();
+
+	if (!end)
+		return -1;
+	return end > now ? (int)(end - now > 60000 ? 60000 : end - now) : 0;
 }
 
 static int relay(struct vm_host *h, struct run *r, int sfd)
@@ -158,11 +172,9 @@ static int relay(struct vm_host *h, struct run *r, int sfd)
 			{ .fd = r->opened && !r->stdin_eof ? STDIN_FILENO : -1,
 			  .events = POLLIN },
 		};
-		int timeout = r->ready ? -1 : (int)(r->deadline_ms > now_ms() ?
-				r->deadline_ms - now_ms() : 0);
 		int rc;
 
-		if (poll(p, 3, timeout) < 0 && errno != EINTR)
+		if (poll(p, 3, wait_ms(r)) < 0 && errno != EINTR)
 			return -1;
 		if (!r->ready && now_ms() >= r->deadline_ms) {
 			char tail[600];
@@ -171,6 +183,14 @@ static int relay(struct vm_host *h, struct run *r, int sfd)
 			fprintf(stderr, "imgsupd: the VM did not come up in time; "
 				"console: %s\n", tail);
 			return -1;
+		}
+		if (r->opened && r->wall_end_ms && now_ms() >= r->wall_end_ms) {
+			fprintf(stderr, "imgsupd: the service ran past its wall "
+				"limit (%llu s) and was ended\n",
+				(unsigned long long)(r->wall_ms / 1000));
+			channel_send(r->d.chan, CH_CLOSE, NULL, 0);
+			r->status = 124;	/* as timeout(1) */
+			return 0;
 		}
 		if (p[1].revents && on_signal(r, sfd))
 			return 0;
@@ -181,6 +201,8 @@ static int relay(struct vm_host *h, struct run *r, int sfd)
 			if (channel_send(r->d.chan, CH_OPEN, NULL, 0) < 0)
 				return -1;
 			r->opened = 1;
+			if (r->wall_ms)
+				r->wall_end_ms = now_ms() + r->wall_ms;
 		}
 		if (p[2].revents && read_stdin(r) < 0)
 			return -1;
@@ -206,6 +228,7 @@ int vm_run_once(struct supervisor *sv)
 		return 1;
 	}
 	r.deadline_ms = now_ms() + boot * 1000;
+	r.wall_ms = sv->m->service.limits.wall * 1000;
 	rc = relay(sv->vm, &r, sv->signal_fd);
 	vm_destroy(sv->vm, &r.d);
 	return rc < 0 ? 1 : r.status;
