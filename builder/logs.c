@@ -324,14 +324,14 @@ static void walk_live(struct walker *w, int dir, const char *shown, int depth)
 		return;
 	for (size_t i = 0; i < names.n; i++) {
 		struct buf sub = { 0 };
-		int fd = open_beneath(dir, names.v[i]);
+		int fd = open_beneath(dir, names.v[i]), err = errno;
 		struct stat st;
 
 		buf_printf(&sub, "%s/", shown);
 		escape_name(&sub, names.v[i]);
 		if (fd < 0)
-			note_skipped(w, sub.data, errno == ELOOP ? "a symbolic link" :
-				     strerror(errno));
+			note_skipped(w, sub.data, err == ELOOP ? "a symbolic link" :
+				     strerror(err));
 		else if (fstat(fd, &st) < 0)
 			note_skipped(w, sub.data, strerror(errno));
 		else if (S_ISDIR(st.st_mode))
@@ -529,10 +529,11 @@ static int reader_start(struct logs_run *r, int logs, const struct writable *w,
 {
 	int fds[2];
 
+	rd->pid = 0;
+	rd->reaped = 0;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return error_errno(e, "pipe");
 	fflush(NULL);
-	rd->reaped = 0;
 	rd->pid = fork();
 	if (rd->pid == 0) {
 		close(fds[0]);
@@ -767,31 +768,41 @@ static const struct writable *area_of(const struct manifest *m, const char *path
 	return NULL;
 }
 
-/* In the reader: sends the file rel (below the area) down the pipe. */
+/* What send_file() sends: the file rel below the area, to the fd to. */
+struct send {
+	const char *rel;
+	const char *shown;	/* rel's path as a header shows it */
+	int to;
+};
+
+/*
+ * In the reader: sends the file down the pipe. SIGPIPE ignored: when we
+ * stop reading (our write failed), the reader says so and ends.
+ */
 static int send_file(struct logs_run *r, int area, const struct writable *w,
 		     void *arg, struct error *e)
 {
-	const char *rel = ((const char **)arg)[0], *shown = ((const char **)arg)[1];
-	int to = (int)(intptr_t)((const char **)arg)[2];
-	int fd = open_beneath(area, rel);
+	const struct send *s = arg;
+	int fd = open_beneath(area, s->rel);
 	char chunk[65536];
 	struct stat st;
 	ssize_t n;
 
 	(void)r;
 	(void)w;
+	signal(SIGPIPE, SIG_IGN);
 	if (fd < 0)
-		return errno == ELOOP ? error_set(e, "%s: a symbolic link, not followed", shown) :
-		       error_errno(e, "%s", shown);
+		return errno == ELOOP ? error_set(e, "%s: a symbolic link, not followed", s->shown) :
+		       error_errno(e, "%s", s->shown);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return error_set(e, "%s: not a regular file", shown);
+		return error_set(e, "%s: not a regular file", s->shown);
 	}
 	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || write_all(to, chunk, (size_t)n) < 0) {
-			error_errno(e, "%s", shown);
+		if (n < 0 || write_all(s->to, chunk, (size_t)n) < 0) {
+			error_errno(e, "%s", s->shown);
 			close(fd);
 			return -1;
 		}
@@ -827,26 +838,28 @@ static int copy_live(struct logs_run *r, int logs, const struct writable *w,
 		     const char *real, const char *shown, const char *dest,
 		     struct error *e)
 {
-	const char *arg[3] = { real + strlen(w->path) + 1, shown, NULL };
+	struct send s = { real + strlen(w->path) + 1, shown, -1 };
+	struct error later = { 0 };
 	struct reader rd;
 	char *tmp;
 	int fds[2], fd, ok;
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return error_errno(e, "pipe");
-	arg[2] = (const char *)(intptr_t)fds[1];
-	if (reader_start(r, logs, w, send_file, arg, &rd, e) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	close(fds[1]);
 	fd = atomic_begin(dest, &tmp, e);
-	ok = fd >= 0 && copy_stream(fds[0], shown, fd, tmp, e) == 0;
+	if (fd < 0)
+		return -1;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		error_errno(e, "pipe");
+		return atomic_commit(fd, tmp, dest, 0, 0600, &later);
+	}
+	s.to = fds[1];
+	ok = reader_start(r, logs, w, send_file, &s, &rd, e) == 0;
+	close(fds[1]);
+	ok = ok && copy_stream(fds[0], shown, fd, tmp, e) == 0;
 	close(fds[0]);
-	if (reader_finish(r, &rd, 0, w->path, ok ? e : &(struct error){ 0 }) < 0)
+	/* The first error is the one to tell: the reader's comes after ours. */
+	if (rd.pid > 0 && reader_finish(r, &rd, 0, w->path, ok ? e : &later) < 0)
 		ok = 0;
-	return fd < 0 ? -1 : atomic_commit(fd, tmp, dest, ok, 0600, e);
+	return atomic_commit(fd, tmp, dest, ok, 0600, ok ? e : &later);
 }
 
 /*
