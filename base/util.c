@@ -375,40 +375,53 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int atomic_begin(const char *path, char **tmp, struct error *e)
+{
+	int fd;
+
+	*tmp = xasprintf("%s.tmp.XXXXXX", path);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0) {
+		error_errno(e, "%s", *tmp);
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
+int atomic_commit(int fd, char *tmp, const char *path, int ok,
+			 mode_t mode, struct error *e)
+{
+	if (ok && (fchmod(fd, mode) < 0 || fsync(fd) < 0)) {
+		error_errno(e, "%s", tmp);
+		ok = 0;
+	}
+	if (close(fd) < 0 && ok) {
+		error_errno(e, "%s", tmp);
+		ok = 0;
+	}
+	if (ok && rename(tmp, path) < 0) {
+		error_errno(e, "%s", path);
+		ok = 0;
+	}
+	if (!ok)
+		unlink(tmp);
+	free(tmp);
+	return ok ? 0 : -1;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct error *e)
 {
-	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-	int fd = mkostemp(tmp, O_CLOEXEC);
+	char *tmp;
+	int fd = atomic_begin(path, &tmp, e), ok;
 
-	if (fd < 0) {
-		error_errno(e, "%s", tmp);
-		free(tmp);
+	if (fd < 0)
 		return -1;
-	}
-	if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 ||
-	    fsync(fd) < 0) {
+	ok = write_all(fd, data, len) == 0;
+	if (!ok)
 		error_errno(e, "%s", tmp);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		error_errno(e, "%s", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		error_errno(e, "%s", path);
-		goto fail;
-	}
-	free(tmp);
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return -1;
+	return atomic_commit(fd, tmp, path, ok, mode, e);
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag,

@@ -103,6 +103,16 @@ int fill_stdio(struct error *e);
 
 int write_file_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode, struct error *e);
+/*
+ * The two halves of write_file_atomic(), for a writer of its own: a fresh
+ * temporary file beside path (its fd; *tmp its name, malloc'd), and its
+ * end: if ok, mode, fsync, close and rename over path (which replaces a
+ * symlink there, never follows it); else, or when one of those fails,
+ * close and unlink. commit frees tmp; 0 if path is now complete.
+ */
+int atomic_begin(const char *path, char **tmp, struct error *e);
+int atomic_commit(int fd, char *tmp, const char *path, int ok, mode_t mode,
+		  struct error *e);
 
 /* Removes a file or a directory tree; missing paths are not an error. */
 int remove_tree(const char *path);

@@ -22,7 +22,7 @@
 #include "vmimage.h"
 
 
-static struct manifest *load_beside(const char *image, struct error *e)
+struct manifest *image_manifest_beside(const char *image, struct error *e)
 {
 	char *path = image_manifest_path(image);
 	struct manifest *m = manifest_load(path, e);
@@ -120,7 +120,7 @@ static void print_vm(const struct manifest *m, const char *path, FILE *out)
 
 int image_inspect(const char *path, FILE *out, struct error *e)
 {
-	struct manifest *m = load_beside(path, e);
+	struct manifest *m = image_manifest_beside(path, e);
 	char h[32];
 
 	if (!m)
@@ -366,7 +366,7 @@ int image_verify(const char *path, FILE *out, int *differences,
 	if (!format)
 		return error_bad(e, "%s: not an image (erofs, squashfs, tar, tree, "
 				 "qcow2 or raw)", path);
-	m = load_beside(path, e);
+	m = image_manifest_beside(path, e);
 	if (!m)
 		return -1;
 	if (image_digest_matches(path, m, NULL) == 0)
@@ -383,175 +383,6 @@ int image_verify(const char *path, FILE *out, int *differences,
 		rc = 0;
 	}
 	contents_free(&got);
-	manifest_free(m);
-	return rc;
-}
-
-/* ---- logs ------------------------------------------------------------- */
-
-
-static int print_file(const char *path, const char *data, size_t len,
-		      void *arg)
-{
-	FILE *out = arg;
-
-	fprintf(out, "==> %s <==\n", path);
-	if (len)
-		fwrite(data, 1, len, out);
-	return 0;
-}
-
-/* ---- logs, live: through a running supervisor's mount ---------------- */
-
-/* Prints one file of a live log area: a regular file only, never followed. */
-static void print_live_file(const char *path, const char *shown, FILE *out,
-			    uint64_t *budget)
-{
-	char chunk[65536];
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-	/* Instances wrote this tree: a FIFO would block us, a link mislead. */
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	fprintf(out, "==> %s <==\n", shown);
-	while (*budget > 0 && (n = read(fd, chunk, sizeof(chunk))) > 0) {
-		size_t take = (uint64_t)n < *budget ? (size_t)n : (size_t)*budget;
-
-		fwrite(chunk, 1, take, out);
-		*budget -= take;
-	}
-	close(fd);
-}
-
-static int name_order(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static void print_live_dir(const char *dir, const char *shown, FILE *out,
-			   int depth, uint64_t *budget)
-{
-	struct dirent **names;
-	int n = depth > LOGS_MAX_DEPTH ? -1 : scandir(dir, &names, NULL, name_order);
-
-	for (int i = 0; i < n; i++) {
-		const char *name = names[i]->d_name;
-		char *path = xasprintf("%s/%s", dir, name);
-		char *sub = xasprintf("%s/%s", shown, name);
-		struct stat st;
-
-		if (strcmp(name, ".") && strcmp(name, "..") && lstat(path, &st) == 0) {
-			if (S_ISDIR(st.st_mode))
-				print_live_dir(path, sub, out, depth + 1, budget);
-			else if (S_ISREG(st.st_mode))
-				print_live_file(path, sub, out, budget);
-		}
-		free(path);
-		free(sub);
-		free(names[i]);
-	}
-	if (n >= 0)
-		free(names);
-}
-
-/* True if the supervisor pid was started on the same image file. */
-static int serves_image(long pid, const struct stat *image)
-{
-	char *cmdline = xasprintf("/proc/%ld/cmdline", pid), *data = NULL, *arg;
-	char *path;
-	size_t len = 0;
-	struct stat st;
-	int same = 0;
-
-	if (read_file(cmdline, 65536, &data, &len, NULL) == 0 && len > 1) {
-		/* The image is the last argument; relative to its working dir. */
-		arg = data + len - 1;
-		while (arg > data && arg[-1] != '\0')
-			arg--;
-		path = arg[0] == '/' ? xasprintf("/proc/%ld/root%s", pid, arg) :
-		       xasprintf("/proc/%ld/cwd/%s", pid, arg);
-		same = stat(path, &st) == 0 && st.st_dev == image->st_dev &&
-		       st.st_ino == image->st_ino;
-		free(path);
-	}
-	free(data);
-	free(cmdline);
-	return same;
-}
-
-/*
- * The log volume of a running supervisor, as it sees it: its mounts live
- * in its own mount namespace, reachable as root through /proc/PID/root.
- * Reading there is live; reading the volume's file is not, since ext4
- * keeps recent metadata in its journal until it checkpoints.
- */
-static char *live_logs_dir(const char *name, const char *image)
-{
-	DIR *d = opendir("/run/imgsupd");
-	struct dirent *de;
-	struct stat st;
-	char *found = NULL;
-	size_t n = strlen(name);
-
-	if (!d || stat(image, &st) < 0) {
-		if (d)
-			closedir(d);
-		return NULL;
-	}
-	while (!found && (de = readdir(d))) {
-		pid_t pid = tag_pid(de->d_name);
-		char *dir;
-
-		if (strncmp(de->d_name, name, n) || strrchr(de->d_name, '.') != de->d_name + n ||
-		    !pid || !serves_image((long)pid, &st))
-			continue;
-		dir = xasprintf("/proc/%ld/root/run/imgsupd/%s/logs", (long)pid,
-				de->d_name);
-		if (access(dir, R_OK | X_OK) == 0)
-			found = dir;
-		else
-			free(dir);
-	}
-	closedir(d);
-	return found;
-}
-
-int image_logs(const char *path, FILE *out, struct error *e)
-{
-	struct manifest *m = load_beside(path, e);
-	uint64_t budget = LOGS_MAX_BYTES;
-	char *volume, *live;
-	int rc = 0;
-
-	if (!m)
-		return -1;
-	volume = image_logs_path(path, m);
-	if (!volume) {
-		manifest_free(m);
-		return error_set(e, "%s: the image has no log volume", path);
-	}
-	live = live_logs_dir(m->name, path);
-	for (size_t i = 0; i < m->n_writables && rc == 0; i++) {
-		const char *area = m->writables[i].path;
-
-		if (m->writables[i].kind == WRITABLE_SCRATCH)
-			continue;
-		if (live) {
-			char *dir = xasprintf("%s%s", live, area);
-
-			print_live_dir(dir, area, out, 0, &budget);
-			free(dir);
-		} else {
-			rc = logvol_walk(volume, area, 0, print_file, out, e);
-		}
-	}
-	free(live);
-	free(volume);
 	manifest_free(m);
 	return rc;
 }

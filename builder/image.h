@@ -31,12 +31,31 @@ int image_inspect(const char *path, FILE *out, struct error *e);
 int image_verify(const char *path, FILE *out, int *differences,
 		 struct error *e);
 
+/* The manifest beside an image (image_manifest_path()), loaded. */
+struct manifest *image_manifest_beside(const char *image, struct error *e);
+
+/* What imgtool logs is asked for (builder/logs.c). */
+struct logs_opts {
+	int escape;		/* out is a terminal: escape control bytes */
+	int follow;		/* -f: print what is appended, until stopped */
+	const char *copy;	/* --copy PATH (as a header shows it), or NULL */
+	const char *dest;	/* ... to DEST */
+};
+
 /*
  * Prints every file that instances wrote to the image's log volume (its log
- * and state areas), each after a "==> PATH <==" line. While a supervisor
- * serves the image, and we may (root), through its mount: live. Otherwise
- * from the volume's file with debugfs, which needs no root and no mount.
+ * and state areas), each after a "==> PATH <==" line; a binary one as a
+ * line that says how to copy it. Names are shown escaped (\xNN, \\), and
+ * with o->escape the contents too. While a supervisor serves the image,
+ * and we may (root), through its mount: live, in a child as each area's
+ * owner, opening only below directory fds (builder/logs.c says why).
+ * Otherwise from the volume's file with debugfs, which needs no root and
+ * no mount; a file that is no ext4 volume is an error.
+ * o->follow: live only; prints what is appended, and new files, each
+ * second, until SIGINT or SIGTERM (0) or the supervisor's end.
+ * o->copy: copies that one file to o->dest byte for byte, atomically.
  */
-int image_logs(const char *path, FILE *out, struct error *e);
+int image_logs(const char *path, const struct logs_opts *o, FILE *out,
+	       struct error *e);
 
 #endif

@@ -35,7 +35,9 @@ static const char usage_text[] =
 	"                                                   (VM images)\n"
 	"                               run the supervisor (imgsupd) in the foreground\n"
 	"  run IMAGE [-- CMD ARGS...]   one fresh instance on this terminal\n"
-	"  logs IMAGE                   print what instances wrote to the log volume\n"
+	"  logs [-f] IMAGE              print what instances wrote to the log volume\n"
+	"                               (-f: and what they append, until interrupted)\n"
+	"  logs IMAGE --copy PATH DEST  copy one file of the log volume out\n"
 	"\n"
 	"formats: erofs, squashfs, tar, tree, qcow2, raw (comma-separated with --format)\n"
 	"exit status: 0 ok, 1 failure, 2 usage, 3 bad recipe or image\n"
@@ -144,14 +146,40 @@ static int cmd_verify(int argc, char **argv)
 	return differences ? 1 : 0;
 }
 
+/*
+ * imgtool logs [-f] IMAGE, imgtool logs IMAGE --copy PATH DEST. Contents
+ * are escaped when stdout is a terminal (image.h).
+ */
 static int cmd_logs(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "copy", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct logs_opts o = { .escape = isatty(STDOUT_FILENO) };
 	struct error e = { 0 };
+	int c;
 
-	if (argc != 2)
+	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o.follow = 1; break;
+		case 'c': o.copy = optarg; break;
+		case 'h': return usage(stdout, 0);
+		default: return usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (optind != argc - (o.copy ? 2 : 1) || (o.copy && o.follow))
 		return usage(stderr, EXIT_USAGE);
-	if (image_logs(argv[1], stdout, &e) < 0)
+	if (o.copy)
+		o.dest = argv[optind + 1];
+	if (image_logs(argv[optind], &o, stdout, &e) < 0)
 		return fail(&e);
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "imgtool: writing the logs: %s\n", strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 

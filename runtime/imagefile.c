@@ -4,6 +4,7 @@
  * does not link libguestfs and libarchive with inspect and verify.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,28 +139,67 @@ struct walk {
 };
 
 /*
- * debugfs "ls -p" prints "/INODE/MODE/UID/GID/NAME/SIZE/" per entry; names
- * with a slash or a newline cannot occur in ext4, so the split is safe.
+ * One line of debugfs "ls -p": "/INODE/MODE/UID/GID/NAME/SIZE/", MODE in
+ * octal. Names with a slash or a newline cannot occur in ext4, so the
+ * split is safe. The file type is the mode's S_IFMT bits: a symlink
+ * (0120777) must not pass for a regular file (0100644).
  */
+static int ls_entry(const char *line, mode_t *type, char name[256],
+		    uint64_t *size)
+{
+	char mode[16], *end;
+	unsigned long m;
+	int n = 0;
+
+	if (sscanf(line, "/%*[^/]/%15[^/]/%*[^/]/%*[^/]/%255[^/]/%n", mode, name, &n) != 2 ||
+	    !n)
+		return 0;
+	m = strtoul(mode, &end, 8);
+	if (*end)
+		return 0;
+	*type = (mode_t)m & S_IFMT;
+	*size = strtoull(line + n, NULL, 10);
+	return 1;
+}
+
+/*
+ * Lists dir on the volume into list (NUL-terminated lines). debugfs says
+ * nothing on stdout when it cannot open the volume or find dir (only on
+ * stderr, which run_capture drops), and a directory always lists "." and
+ * "..": an empty listing is that failure.
+ */
+static int list_dir(const struct walk *w, const char *dir, struct buf *list,
+		    struct error *e)
+{
+	char *req = xasprintf("ls -p \"%s\"", dir);
+	int rc = debugfs(w->volume, req, w->unprivileged, list, e);
+
+	free(req);
+	buf_add(list, "", 1);
+	if (rc == 0 && !strstr(list->data, "/./"))
+		rc = error_bad(e, "%s: cannot list %s: the volume is corrupt or lacks it",
+			       w->volume, dir);
+	return rc;
+}
+
 static int walk_dir(const struct walk *w, const char *dir, int depth,
 		    struct error *e)
 {
 	struct buf list = { 0 };
-	char *req = xasprintf("ls -p \"%s\"", dir), *save = NULL;
-	int rc = depth > LOGS_MAX_DEPTH ? 0 :
-		 debugfs(w->volume, req, w->unprivileged, &list, e);
+	char *save = NULL;
+	int rc = depth > LOGS_MAX_DEPTH ? 0 : list_dir(w, dir, &list, e);
 
-	buf_add(&list, "", 1);
-	for (char *line = rc == 0 ? strtok_r(list.data, "\n", &save) : NULL;
+	for (char *line = rc == 0 && list.data ? strtok_r(list.data, "\n", &save) : NULL;
 	     line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
-		char mode[16], name[256];
+		char name[256];
+		uint64_t size;
+		mode_t type;
 		char *path;
 
-		if (sscanf(line, "/%*[^/]/%15[^/]/%*[^/]/%*[^/]/%255[^/]/", mode, name) != 2 ||
-		    !plain_name(name))
+		if (!ls_entry(line, &type, name, &size) || !plain_name(name))
 			continue;
 		path = xasprintf("%s/%s", dir, name);
-		if (mode[0] == '1') {
+		if (type == S_IFREG) {
 			struct buf data = { 0 };
 			char *cat = xasprintf("cat \"%s\"", path);
 
@@ -169,14 +209,42 @@ static int walk_dir(const struct walk *w, const char *dir, int depth,
 					   w->arg);
 			buf_free(&data);
 			free(cat);
-		} else if (mode[0] == '4') {
+		} else if (type == S_IFDIR) {
 			rc = walk_dir(w, path, depth + 1, e);
 		}
 		free(path);
 	}
 	buf_free(&list);
-	free(req);
 	return rc;
+}
+
+/*
+ * An empty or truncated file, or one without ext4's superblock magic
+ * (0xEF53 at byte 1080), is no log volume: said so by name, where
+ * debugfs would only print nothing.
+ */
+static int check_volume(const char *volume, struct error *e)
+{
+	unsigned char magic[2];
+	struct stat st;
+	ssize_t n;
+	int fd = open(volume, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return error_errno(e, "%s", volume);
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return error_errno(e, "%s", volume);
+	}
+	n = pread(fd, magic, sizeof(magic), 1080);
+	close(fd);
+	if (n < 0)
+		return error_errno(e, "%s", volume);
+	if (st.st_size == 0)
+		return error_bad(e, "%s: the log volume is empty (0 bytes)", volume);
+	if (n != 2 || magic[0] != 0x53 || magic[1] != 0xEF)
+		return error_bad(e, "%s: not an ext4 log volume (no superblock)", volume);
+	return 0;
 }
 
 int logvol_walk(const char *volume, const char *dir, int unprivileged,
@@ -185,5 +253,64 @@ int logvol_walk(const char *volume, const char *dir, int unprivileged,
 {
 	const struct walk w = { volume, unprivileged, fn, arg };
 
+	if (check_volume(volume, e) < 0)
+		return -1;
 	return walk_dir(&w, dir, 0, e);
+}
+
+int logvol_read(const char *volume, const char *path, struct buf *out,
+		struct error *e)
+{
+	const struct walk w = { volume, 0, NULL, NULL };
+	struct buf list = { 0 };
+	char *dir = xstrdup(path), *base = strrchr(dir, '/'), *save = NULL;
+	uint64_t size = 0;
+	int rc = -1, found = 0;
+
+	for (char *p = dir; *p && base; p++)
+		if (*p == '/' && p[1] == '/')
+			base = NULL;
+	if (!base || !base[1] || base == dir)
+		rc = error_set(e, "%s: not a file's path", path);
+	else if (check_volume(volume, e) == 0) {
+		*base++ = '\0';
+		for (char *c = dir + 1, *next; c; c = next) {
+			next = strchr(c, '/');
+			if (next)
+				*next = '\0';
+			if (!plain_name(c))
+				base = NULL;
+			if (next)
+				*next++ = '/';
+		}
+		if (!base || !plain_name(base))
+			rc = error_set(e, "%s: debugfs cannot be asked for this name", path);
+		else
+			rc = list_dir(&w, dir, &list, e);
+	}
+	for (char *line = rc == 0 ? strtok_r(list.data, "\n", &save) : NULL;
+	     line && !found; line = strtok_r(NULL, "\n", &save)) {
+		char name[256];
+		mode_t type;
+
+		found = ls_entry(line, &type, name, &size) && !strcmp(name, base) &&
+			type == S_IFREG;
+	}
+	if (rc == 0 && !found)
+		rc = error_set(e, "%s: no such file on %s", path, volume);
+	else if (rc == 0 && size > LOGS_MAX_BYTES)
+		rc = error_set(e, "%s: %" PRIu64 " bytes, more than imgtool reads from a "
+			       "volume file (%u MiB)", path, size, LOGS_MAX_BYTES >> 20);
+	if (rc == 0) {
+		char *cat = xasprintf("cat \"%s\"", path);
+
+		rc = debugfs(volume, cat, 0, out, e);
+		if (rc == 0 && out->len != size)
+			rc = error_set(e, "%s: debugfs read %zu of its %" PRIu64 " bytes",
+				       path, out->len, size);
+		free(cat);
+	}
+	buf_free(&list);
+	free(dir);
+	return rc;
 }

@@ -23,10 +23,21 @@ struct manifest;
  * gets the path on the volume and the contents; a non-zero return stops
  * the walk and is returned. unprivileged: debugfs runs as nobody, for a
  * volume a guest wrote. Names debugfs cannot be asked for are skipped.
+ * A file that is no ext4 volume (empty, no superblock) or on which dir
+ * cannot be listed is an error (status 3) naming it.
  */
 int logvol_walk(const char *volume, const char *dir, int unprivileged,
 		int (*fn)(const char *path, const char *data, size_t len, void *arg),
 		void *arg, struct error *e);
+
+/*
+ * Reads the regular file path (absolute, on the volume) of the log volume
+ * file volume into out, byte for byte, with debugfs; at most
+ * LOGS_MAX_BYTES. Errors name the path: missing, not a regular file, a
+ * name debugfs cannot be asked for, too large.
+ */
+int logvol_read(const char *volume, const char *path, struct buf *out,
+		struct error *e);
 
 /* Detects an image's format from its first bytes; 0 if unknown. */
 unsigned image_format(const char *path);
