@@ -186,3 +186,17 @@ char *socket_families_format(uint64_t set)
 	}
 	return b.data ? b.data : xstrdup("");
 }
+
+const struct writable *writable_holding(const struct writable *w, size_t n,
+					const char *path)
+{
+	for (size_t i = 0; path && i < n; i++) {
+		size_t len = strlen(w[i].path);
+
+		if (w[i].kind != WRITABLE_SCRATCH &&
+		    !strncmp(path, w[i].path, len) && path[len] == '/' &&
+		    path[len + 1] != '\0')
+			return &w[i];
+	}
+	return NULL;
+}

@@ -125,6 +125,14 @@ void service_free(struct service *s);
  * name table exists once, here. A parser returns -1 (format_parse: 0) for
  * a name it does not know.
  */
+/*
+ * The log or state area of w[0..n) that holds path, strictly below its
+ * directory ("/var/log/x/err.log" in "/var/log/x"), or NULL: the only
+ * places a service's stderr file may be.
+ */
+const struct writable *writable_holding(const struct writable *w, size_t n,
+					const char *path);
+
 const char *recycle_name(enum recycle r);
 int recycle_parse(const char *name, enum recycle *out);
 const char *writable_kind_name(enum writable_kind k);

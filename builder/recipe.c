@@ -2272,6 +2272,11 @@ static int build_service(struct load *L, xmlNodePtr n)
 		s->workdir = xstrdup(u->home);
 	if (get_path(L, n, "stderr", 0, &s->stderr_path) < 0)
 		return -1;
+	if (s->stderr_path &&
+	    !writable_holding(L->r->writables, L->r->n_writables, s->stderr_path))
+		return bad(L, n, "stderr \"%s\" is in no log or state area: "
+			   "standard error can only go to a file in one",
+			   s->stderr_path);
 	for (xmlNodePtr c = n->children; c; c = c->next)
 		if (c->type == XML_ELEMENT_NODE &&
 		    build_service_child(L, c, s) < 0)

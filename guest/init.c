@@ -474,7 +474,7 @@ static __attribute__((noreturn)) void run_service(struct guest_instance *in, int
 {
 	struct launch_io io = { .conn = fd, .listen_fd = -1, .extra = extra,
 				.extra_len = len };
-	int keep[] = { fd, in->ctl, -1 };
+	int keep[] = { fd, in->ctl, in->plan.stderr_fd, -1 };
 	char err[LAUNCH_ERR_MAX];
 
 	if (launch_drop(&in->plan, keep, err, sizeof(err)) < 0) {
@@ -520,7 +520,7 @@ static int instance_request(struct guest_instance *in, pid_t *service)
  */
 static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 {
-	char err[JAIL_ERR_MAX];
+	char err[JAIL_ERR_MAX], note[CTL_TEXT_MAX];
 	pid_t service = 0;
 	sigset_t mask;
 	int sfd;
@@ -538,11 +538,13 @@ static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 		ctl_tell(in->ctl, CTL_ERROR, err);
 		_exit(125);
 	}
+	launch_open_stderr(&in->plan, in->gs->areas, in->gs->n_areas, note,
+			   sizeof(note));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		die(in->ctl, "signalfd");
-	ctl_tell(in->ctl, CTL_READY, NULL);
+	ctl_tell(in->ctl, CTL_READY, note[0] ? note : NULL);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = in->ctl, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };
@@ -922,6 +924,15 @@ int main(void)
 			fatal("the instance ended while starting");
 		if (type != CTL_READY)
 			fatal("instance: %s", buf);
+		/* What it mended on its way (its stderr file): the log's. */
+		if (len > 0) {
+			char msg[MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "event=warning warning=\"%.*s\"",
+				 (int)len, buf);
+			console(msg);
+			log_frame(msg);
+		}
 	}
 	send_frame(CH_READY, CHANNEL_VERSION, strlen(CHANNEL_VERSION));
 	relay(&r, sfd);

@@ -5,11 +5,15 @@
  *
  * One SOCK_SEQPACKET socket pair per instance; each message is one packet:
  * a type byte, then a payload of at most CTL_PAYLOAD_MAX bytes, and with
- * CTL_CONN and CTL_LISTEN exactly one descriptor (SCM_RIGHTS).
+ * CTL_CONN and CTL_LISTEN exactly one descriptor (SCM_RIGHTS), but
+ * under imgtool run, whose instance has its stdio from the clone.
  *
  *   to the instance                     from the instance
- *   CTL_GO      jail: you are in your    CTL_READY   set up, waiting for work
- *               cgroup now, set up       CTL_ERROR   text: why it cannot go
+ *   CTL_GO      jail: you are in your    CTL_READY   set up, waiting for work;
+ *               cgroup now, set up                   text, if any: a warning
+ *                                                    (what it mended: its
+ *                                                    stderr file), logged
+ *                                        CTL_ERROR   text: why it cannot go
  *   CTL_CONN    a connection: its              on (before the service's
  *               socket, and the                execve); it exits after
  *               variables it adds, as    CTL_EXITED  text "exit=N" or

@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 
 #include "control.h"
@@ -35,6 +40,7 @@ int launch_plan(struct launch *l, const struct service *s, const char *home,
 	const char *where = s->at.file ? s->at.file : "service";
 
 	memset(l, 0, sizeof(*l));
+	l->stderr_fd = -1;	/* launch_free() closes it */
 	if (command && command[0]) {
 		for (char *const *a = command; *a; a++)
 			strv_push(&l->argv, xstrdup(*a));
@@ -80,6 +86,9 @@ void launch_free(struct launch *l)
 	free(l->workdir);
 	free(l->stderr_path);
 	l->workdir = l->stderr_path = NULL;
+	if (l->stderr_fd >= 0)
+		close(l->stderr_fd);
+	l->stderr_fd = -1;
 }
 
 size_t launch_tcp_env(char *buf, size_t size, const char *remote_ip,
@@ -227,6 +236,162 @@ int launch_drop(const struct launch *l, const int *keep_fds, char *err,
 	return 0;
 }
 
+/* ---- the stderr file ------------------------------------------------------- */
+
+#define STDERR_ASIDE_MAX 100	/* NAME.not-a-file.1 to .99 */
+
+/* Resolution that never leaves dirfd and follows no link of any kind. */
+static int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags, .mode = mode,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+static const char *type_name(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISLNK(m) ? "a symbolic link" :
+	       S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
+}
+
+/* Renames what is at base aside; 0 and note set, or -1 with errno. */
+static int move_aside(int dir, const char *base, char *note, size_t n)
+{
+	struct stat st;
+	char aside[NAME_MAX + 1];
+
+	if (fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	for (int i = 1; i < STDERR_ASIDE_MAX; i++) {
+		if (snprintf(aside, sizeof(aside), "%s.not-a-file.%d", base, i) >=
+		    (int)sizeof(aside)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (syscall(SYS_renameat2, dir, base, dir, aside,
+			    RENAME_NOREPLACE) == 0) {
+			snprintf(note, n, "%s was %s; moved aside to %s", base,
+				 type_name(st.st_mode), aside);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Opens base in dir for appending: a regular file, or -1 (EINVAL when it
+ * opened as something else, which is closed again). */
+static int open_append(int dir, const char *base, int excl)
+{
+	struct stat st;
+	int fd = openat(dir, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+			O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (excl ? O_EXCL : 0),
+			0640);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/* Sets FS_APPEND_FL; a note when the file system cannot. */
+static void make_append_only(int fd, const char *base, char *note, size_t n)
+{
+	int flags;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		if (flags & FS_APPEND_FL)
+			return;
+		flags |= FS_APPEND_FL;
+		if (ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0)
+			return;
+	}
+	snprintf(note + strlen(note), n - strlen(note), "%s%s: cannot be made "
+		 "append-only: %s", note[0] ? "; " : "", base, strerror(errno));
+}
+
+int launch_stderr_open(int dirfd, const char *path, uid_t uid, gid_t gid,
+		       char *note, size_t notelen, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[PATH_MAX];
+	const char *base = slash ? slash + 1 : path;
+	struct stat st;
+	int dir, fd;
+
+	note[0] = '\0';
+	if (slash && (size_t)(slash - path) >= sizeof(parent))
+		return msg_errno(err, errlen, "stderr", path);
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - path) : 1,
+		 slash ? path : ".");
+	dir = open_beneath(dirfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dir < 0)
+		return msg_errno(err, errlen, "stderr: the directory of", path);
+	fd = open_append(dir, base, 0);
+	/* A link (ELOOP), a directory (EISDIR), a FIFO without a reader
+	 * (ENXIO) or anything else that is no regular file (EINVAL). */
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == ENXIO ||
+		       errno == EINVAL || errno == ETXTBSY)) {
+		if (move_aside(dir, base, note, notelen) < 0) {
+			close(dir);
+			return msg_errno(err, errlen, "stderr: move aside", path);
+		}
+		fd = open_append(dir, base, 1);
+	}
+	close(dir);
+	if (fd < 0)
+		return msg_errno(err, errlen, "stderr", path);
+	if (fstat(fd, &st) < 0 ||
+	    ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0) ||
+	    fcntl(fd, F_SETFL, O_APPEND) < 0) {
+		msg_errno(err, errlen, "stderr", path);
+		close(fd);
+		return -1;
+	}
+	make_append_only(fd, base, note, notelen);
+	return fd;
+}
+
+void launch_open_stderr(struct launch *l, const struct writable *w, size_t n,
+			char *note, size_t notelen)
+{
+	const struct writable *a = writable_holding(w, n, l->stderr_path);
+	char err[LAUNCH_ERR_MAX];
+	int dir;
+
+	note[0] = '\0';
+	if (!l->stderr_path)
+		return;
+	if (!a) {
+		snprintf(note, notelen, "stderr %s is in no log or state area; "
+			 "stderr is /dev/null", l->stderr_path);
+		return;
+	}
+	dir = open(a->path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0) {
+		msg_errno(err, sizeof(err), "stderr: its area", a->path);
+	} else {
+		l->stderr_fd = launch_stderr_open(dir, l->stderr_path +
+						  strlen(a->path) + 1, l->uid,
+						  l->gid, note, notelen, err,
+						  sizeof(err));
+		close(dir);
+	}
+	if (l->stderr_fd < 0)
+		snprintf(note, notelen, "%s; stderr is /dev/null", err);
+}
+
 /* ---- step 2: the rest, then execve --------------------------------------- */
 
 static __attribute__((noreturn)) void die(int ctl, const char *what,
@@ -240,20 +405,17 @@ static __attribute__((noreturn)) void die(int ctl, const char *what,
 }
 
 /*
- * stderr is opened as the service user, so that a new log file is the
- * service's. A file that cannot be opened leaves the service with
- * /dev/null: it still serves.
+ * stderr is the file launch_stderr_open() opened for every instance, or
+ * /dev/null.
  */
 static void setup_stdio(const struct launch *l, const struct launch_io *io,
 			int ctl)
 {
-	int err, in = io->conn;
+	int err = l->stderr_fd, in = io->conn;
 
-	err = open(l->stderr_path ? l->stderr_path : "/dev/null",
-		   O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (err < 0)
-		err = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (err < 0 || dup2(err, STDERR_FILENO) < 0)
+	if (err < 0 && (err = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+		die(ctl, "open", "/dev/null");
+	if (dup2(err, STDERR_FILENO) < 0)
 		die(ctl, "stderr", l->stderr_path);
 	if (io->listen_fd >= 0) {
 		/*

@@ -44,6 +44,9 @@ struct launch {
 	struct strv env;	/* the base environment, NAME=VALUE */
 	char *workdir;		/* the spec's workdir, else the home, else "/" */
 	char *stderr_path;	/* in the instance; NULL: /dev/null */
+	int stderr_fd;		/* the file at stderr_path, opened once by
+				   whoever prepares instances
+				   (launch_stderr_open), or -1: /dev/null */
 	uid_t uid;		/* never 0 */
 	gid_t gid;
 	struct limits limits;	/* nofile, cpu, fsize become rlimits */
@@ -75,7 +78,38 @@ struct launch_io {
  */
 int launch_plan(struct launch *l, const struct service *s, const char *home,
 		char *const *command, const char *term, struct error *e);
+/* Frees what launch_plan() allocated and closes stderr_fd. */
 void launch_free(struct launch *l);
+
+/*
+ * Opens the service's stderr file, path relative to dirfd (the directory
+ * of the area that holds it), once, for every instance to come: they get
+ * the descriptor, never the name, so that what an earlier instance left
+ * at the name cannot block (a FIFO) or silence (a symbolic link, a
+ * directory) a later one. It is opened beneath dirfd without following
+ * any link, non-blocking, never as a controlling terminal; anything at
+ * the name that is not a regular file is renamed aside to
+ * NAME.not-a-file.N and a new file made, and note (NUL-terminated, empty
+ * when nothing happened) says so. A file it creates is mode 0640 and
+ * uid:gid's. Then it is made append-only (FS_APPEND_FL) when the file
+ * system can: no instance may truncate or rewrite what earlier ones wrote;
+ * note says when that failed. Returns the descriptor (O_APPEND, blocking,
+ * close-on-exec), or -1 with err set.
+ */
+int launch_stderr_open(int dirfd, const char *path, uid_t uid, gid_t gid,
+		       char *note, size_t notelen, char *err, size_t errlen);
+
+/*
+ * In the instance, as root, after its mounts and before launch_drop():
+ * opens l->stderr_path with launch_stderr_open() beneath the log or state
+ * area of w[0..n) that holds it, as the instance sees it, and keeps it as
+ * l->stderr_fd for every service process to come. A file that cannot be
+ * had leaves stderr_fd -1 (/dev/null): the service still starts, and note
+ * says why, for the supervisor's log, as it says what was mended. note is
+ * empty when there is nothing to say.
+ */
+void launch_open_stderr(struct launch *l, const struct writable *w, size_t n,
+			char *note, size_t notelen);
 
 /*
  * The user and the limits (see above). keep_fds, ending with -1, stay

@@ -410,6 +410,10 @@ static void read_root(struct reader *rd, xmlNodePtr root, struct manifest *m)
 	for (xmlNodePtr n = root->children; n && !rd->failed; n = n->next)
 		read_child(rd, n, m);
 	contents_sort(&m->files);
+	if (!rd->failed && m->service.stderr_path &&
+	    !writable_holding(m->writables, m->n_writables, m->service.stderr_path))
+		bad(rd, root, "service stderr \"%s\" is in no log or state area",
+		    m->service.stderr_path);
 }
 
 struct manifest *manifest_parse(const char *data, size_t len, const char *name,

@@ -207,15 +207,19 @@ static void take_stdio(const struct instance_config *cfg, int ctl)
 			die(ctl, "stdio");
 }
 
-static __attribute__((noreturn)) void child_main(const struct instance_config *cfg,
+static __attribute__((noreturn)) void child_main(const struct instance_config *shared,
 						 int ctl)
 {
+	/* Ours, a copy: the plan gets this instance's stderr file. */
+	static struct instance_config mine;
+	const struct instance_config *cfg = &mine;
 	static struct work w;
-	char err[JAIL_ERR_MAX];
-	int keep[] = { ctl, -1 };
+	char err[JAIL_ERR_MAX], note[CTL_TEXT_MAX] = "";
+	int keep[] = { ctl, -1, -1 };
 	enum ctl_type type;
 	size_t len;
 
+	mine = *shared;
 	if (cfg->run)
 		take_stdio(cfg, ctl);
 	/* Die with the supervisor: no instance outlives it. */
@@ -227,14 +231,21 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *c
 		_exit(0);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die(ctl, "unshare cgroup namespace");
-	if (jail_enter(&cfg->jail, err, sizeof(err)) < 0 ||
-	    launch_drop(&cfg->plan, keep, err, sizeof(err)) < 0)
+	if (jail_enter(&cfg->jail, err, sizeof(err)) < 0)
+		die(ctl, err);
+	/* The stderr file, as root in the jail, through the instance's own
+	 * mount of its area: no file of ours is handed in. */
+	if (!cfg->run)
+		launch_open_stderr(&mine.plan, cfg->writables, cfg->n_writables,
+				   note, sizeof(note));
+	keep[1] = mine.plan.stderr_fd;
+	if (launch_drop(&mine.plan, keep, err, sizeof(err)) < 0)
 		die(ctl, err);
 	/* The uid switch cleared the parent-death signal: set it again. Had the
 	 * supervisor died meanwhile, the control socket reads end of file. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
-	ctl_tell(ctl, CTL_READY, NULL);
+	ctl_tell(ctl, CTL_READY, note[0] ? note : NULL);
 	if (cfg->recycle == RECYCLE_SESSION && !cfg->run)
 		session_loop(cfg, ctl);
 	if (recv_work(cfg, ctl, &w) < 0)
@@ -317,6 +328,16 @@ int instance_handoff(struct instance *in, int fd, int listener,
 	return 0;
 }
 
+/* A message's text, only printable and without quotes: the instance is not
+ * trusted, and the text goes into a key="value" log line. */
+static void printable(char *buf, size_t len, char *out, size_t n)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] < 32 || buf[i] > 126 || buf[i] == '"')
+			buf[i] = '?';
+	snprintf(out, n, "%.*s", (int)len, buf);
+}
+
 enum instance_msg instance_read(struct instance *in)
 {
 	char buf[CTL_TEXT_MAX];
@@ -334,13 +355,10 @@ enum instance_msg instance_read(struct instance *in)
 		if (in->pm.state != MEMBER_STARTING)
 			return IMSG_BAD;
 		in->pm.state = MEMBER_READY;
+		printable(buf, len, in->warning, sizeof(in->warning));
 		return IMSG_READY;
 	case CTL_ERROR:
-		/* Keep only printable text: the instance is not trusted. */
-		for (size_t i = 0; i < len; i++)
-			if (buf[i] < 32 || buf[i] > 126)
-				buf[i] = '?';
-		snprintf(in->error, sizeof(in->error), "%s", buf);
+		printable(buf, len, in->error, sizeof(in->error));
 		return IMSG_ERROR;
 	case CTL_EXITED:
 		if (in->pm.active == 0)

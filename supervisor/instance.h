@@ -37,6 +37,8 @@ struct instance_config {
 	int stdio[3];
 	int run_pty;		/* run: stdio[] is a pty, the service's
 				   controlling terminal */
+	const struct writable *writables;	/* the manifest's: where */
+	size_t n_writables;			/* the stderr file is */
 };
 
 /*
@@ -50,6 +52,7 @@ struct instance {
 	int ctl;
 	struct cgroup cg;
 	char error[JAIL_ERR_MAX];
+	char warning[JAIL_ERR_MAX];	/* CTL_READY's text: what it mended */
 };
 
 /* Milliseconds on the monotonic clock. */

@@ -149,6 +149,9 @@ static void on_control(struct jails *js, struct instance *in)
 {
 	switch (instance_read(in)) {
 	case IMSG_READY:
+		if (in->warning[0])
+			sv_log("event=warning instance=%lu warning=\"%s\"",
+			       in->pm.id, in->warning);
 		pool_ready(&js->pool, &in->pm);
 		if (interval(js) && in == js->next)
 			handover(js, in);

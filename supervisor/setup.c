@@ -319,6 +319,8 @@ static int make_config(struct supervisor *sv, struct error *e)
 	    seccomp_compile(s, &c->plan.filter, e) < 0 || make_areas(sv, e) < 0)
 		return -1;
 	c->plan.keep_stdio = sv->o->run;
+	c->writables = sv->m->writables;
+	c->n_writables = sv->m->n_writables;
 	c->jail.image = sv->root_dir;
 	c->jail.hostname = sv->m->name;
 	c->jail.areas = sv->areas;

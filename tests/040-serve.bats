@@ -217,3 +217,52 @@ refuses_past() {
 	assert_output ""
 	assert_file_not_exists "/run/imgsupd/probe.$old"
 }
+
+# Stops the server, has an instance put KIND (fifo, symlink, dir) at the
+# stderr file's name, as an intruder would, and serves again.
+plant_at_stderr() {
+	stop_server
+	# A log volume of its own: the last serve sealed the file.
+	rm -f "$W/out/probe.logs.img" "$W/out/probe.manifest.xml"
+	build_fixture probe
+	local make
+	case $1 in
+	fifo) make='busybox mkfifo' ;;
+	symlink) make='busybox ln -s /etc/passwd' ;;
+	dir) make='busybox mkdir' ;;
+	esac
+	"$IMGTOOL" run "$W/out/probe.erofs" -- /bin/sh -c \
+		"busybox rm -f /var/log/probe/stderr.log; $make /var/log/probe/stderr.log"
+	start_server "$W/out/probe.erofs"
+}
+
+@test "a FIFO, a link or a directory at the stderr file's name neither blocks nor silences the instances after" {
+	for kind in fifo symlink dir; do
+		plant_at_stderr "$kind"
+		run ask err "marker-$kind"
+		assert_output sent
+		run grep -F "warning=\"stderr.log was a" "$W/server.log"
+		assert_success
+		stop_server
+		run "$IMGTOOL" logs "$W/out/probe.erofs"
+		assert_output --partial "$(printf '==> /var/log/probe/stderr.log <==\nmarker-%s' "$kind")"
+		# What was there is kept, beside it, for whoever looks into it.
+		run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/sh -c 'ls /var/log/probe'
+		assert_line stderr.log.not-a-file.1
+	done
+}
+
+@test "no instance can truncate, remove or rename the stderr file that earlier ones wrote to" {
+	run ask err first
+	assert_output sent
+	run ask truncate /var/log/probe/stderr.log
+	assert_output "truncate refused"
+	run ask rm /var/log/probe/stderr.log
+	assert_line "rm 1"
+	run ask mv /var/log/probe/stderr.log
+	assert_line "mv 1"
+	run ask err second
+	stop_server
+	run "$IMGTOOL" logs "$W/out/probe.erofs"
+	assert_output --partial "$(printf '==> /var/log/probe/stderr.log <==\nfirst\nsecond')"
+}
