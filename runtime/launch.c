@@ -17,6 +17,7 @@
 #include <linux/seccomp.h>
 
 #include "control.h"
+#include "landlock.h"
 #include "launch.h"
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -29,7 +30,8 @@ static int plan_bad(struct launch *l, struct error *e, const char *where,
 	return error_bad(e, "%s: %s", where, what);
 }
 
-int launch_plan(struct launch *l, const struct service *s, const char *home,
+int launch_plan(struct launch *l, const struct service *s,
+		const struct writable *areas, size_t n_areas, const char *home,
 		char *const *command, const char *term, struct error *e)
 {
 	const char *where = s->at.file ? s->at.file : "service";
@@ -70,6 +72,8 @@ int launch_plan(struct launch *l, const struct service *s, const char *home,
 	l->uid = s->uid;
 	l->gid = s->gid;
 	l->limits = s->limits;
+	for (size_t i = 0; i < n_areas; i++)
+		strv_push(&l->writable, xstrdup(areas[i].path));
 	return 0;
 }
 
@@ -77,6 +81,7 @@ void launch_free(struct launch *l)
 {
 	strv_free(&l->argv);
 	strv_free(&l->env);
+	strv_free(&l->writable);
 	free(l->workdir);
 	free(l->stderr_path);
 	l->workdir = l->stderr_path = NULL;
@@ -305,6 +310,7 @@ static int dropped(const struct launch *l)
 void launch_exec(const struct launch *l, const struct launch_io *io, int ctl)
 {
 	char *env[LAUNCH_ENV_MAX + LAUNCH_EXTRA_MAX + 3];
+	char err[LAUNCH_ERR_MAX];
 	sigset_t none;
 
 	if (!dropped(l)) {
@@ -323,6 +329,13 @@ void launch_exec(const struct launch *l, const struct launch_io *io, int ctl)
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 ||
 	    signal(SIGPIPE, SIG_DFL) == SIG_ERR)
 		die(ctl, "reset the signal mask", NULL);
+	/* The second wall, under the mounts: no_new_privs is set, so an
+	 * unprivileged process may confine itself. A kernel without Landlock
+	 * returns 0 and the service starts without it (said at start). */
+	if (landlock_confine(&l->writable, l->keep_stdio, err, sizeof(err)) < 0) {
+		ctl_tell(ctl, CTL_ERROR, err);
+		_exit(125);
+	}
 	/* Filter last: nothing after it but execve, which it must allow. */
 	if (seccomp_install(&l->filter) < 0)
 		die(ctl, "install the seccomp filter", NULL);

@@ -15,7 +15,9 @@
  *                  service process.
  *   launch_exec()  the rest, in this order: stderr, stdin and stdout (or
  *                  the listening socket), the working directory, the
- *                  environment, the signal mask, the filter, execve.
+ *                  environment, the signal mask, the Landlock domain
+ *                  (landlock.h: only the writable areas and /dev's
+ *                  devices can be written), the filter, execve.
  *                  It refuses to go on if launch_drop() did not run.
  *
  * Both run in a freshly forked or cloned child: they allocate nothing and
@@ -47,6 +49,8 @@ struct launch {
 	uid_t uid;		/* never 0 */
 	gid_t gid;
 	struct limits limits;	/* nofile, cpu, fsize become rlimits */
+	struct strv writable;	/* the areas' paths: the Landlock domain lets
+				   the service write there and nowhere else */
 	/* The compiled filter: the caller's (supervisor: compiled from the
 	 * same spec; VM init: loaded from the initramfs), not freed here. */
 	struct seccomp_prog filter;
@@ -66,14 +70,16 @@ struct launch_io {
 };
 
 /*
- * Builds l from the service spec s. home is the service user's home (NULL:
- * "/"): HOME, and the working directory when s has none. command, when
+ * Builds l from the service spec s and its n_areas writable areas. home is
+ * the service user's home (NULL: "/"): HOME, and the working directory
+ * when s has none. command, when
  * not NULL and not empty, replaces the spec's exec line (imgtool run --
  * CMD); term, when not NULL, is passed as TERM. The exec line is split on
  * blanks. Fails (status 3) when the command is empty, not an absolute
  * path, or more than LAUNCH_ARGS_MAX words, or the user is root.
  */
-int launch_plan(struct launch *l, const struct service *s, const char *home,
+int launch_plan(struct launch *l, const struct service *s,
+		const struct writable *areas, size_t n_areas, const char *home,
 		char *const *command, const char *term, struct error *e);
 void launch_free(struct launch *l);
 
