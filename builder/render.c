@@ -335,7 +335,8 @@ int guestspec_render(const struct recipe *r, struct buf *out, struct error *e)
 		return error_bad(e, "%s:%d: service: never runs as root",
 				 s->at.file, s->at.line);
 	/* What the guest init will make of it, checked here already. */
-	if (launch_plan(&plan, s, u ? u->home : NULL, NULL, NULL, e) < 0)
+	if (launch_plan(&plan, s, r->writables, r->n_writables,
+			u ? u->home : NULL, NULL, NULL, e) < 0)
 		return -1;
 	launch_free(&plan);
 	buf_printf(out, "%s\nhostname %s\nuser %s\nuid %u\ngid %u\n",

@@ -68,6 +68,7 @@
 #include "control.h"
 #include "guestspec.h"
 #include "jail.h"
+#include "landlock.h"
 #include "launch.h"
 #include "seccomp.h"
 
@@ -448,6 +449,28 @@ static struct seccomp_prog load_filter(void)
 	return p;
 }
 
+/*
+ * What the guest's kernel lacks of the instance's walls, on the console
+ * and to the host: the instance starts without it, as a jail's does.
+ */
+static void warn_kernel_gaps(void)
+{
+	static const char *const gaps[] = {
+		"this kernel has no Landlock (too old, or not in lsm= at boot): "
+		"the instance starts without it",
+		"this kernel has no vm.memfd_noexec (before 6.3): the instance's "
+		"memfds stay executable",
+	};
+	int lacks[] = { !landlock_abi(), !jail_has_memfd_noexec() };
+
+	for (size_t i = 0; i < sizeof(gaps) / sizeof(gaps[0]); i++) {
+		if (!lacks[i])
+			continue;
+		console(gaps[i]);
+		log_frame(gaps[i]);
+	}
+}
+
 /* ---- step 5: the instance ---------------------------------------------- */
 
 struct guest_instance {
@@ -538,8 +561,7 @@ static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 		ctl_tell(in->ctl, CTL_ERROR, err);
 		_exit(125);
 	}
-	launch_open_stderr(&in->plan, in->gs->areas, in->gs->n_areas, note,
-			   sizeof(note));
+	launch_open_stderr(&in->plan, note, sizeof(note));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
@@ -600,7 +622,8 @@ static void make_instance(struct guest_instance *in, const struct guest_spec *gs
 		.loopback = gs->service.network == NETWORK_HOST ? -1 :
 			    gs->service.network == NETWORK_LOOPBACK ? 1 : 0,
 	};
-	if (launch_plan(&in->plan, &gs->service, gs->home, NULL, NULL, &e) < 0)
+	if (launch_plan(&in->plan, &gs->service, gs->areas, gs->n_areas,
+			gs->home, NULL, NULL, &e) < 0)
 		fatal("%s: %s", SPEC_PATH, e.msg);
 	in->plan.filter = filter;
 }
@@ -934,6 +957,7 @@ int main(void)
 			log_frame(msg);
 		}
 	}
+	warn_kernel_gaps();
 	send_frame(CH_READY, CHANNEL_VERSION, strlen(CHANNEL_VERSION));
 	relay(&r, sfd);
 }

@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,10 +36,45 @@ static int join(char *out, size_t n, const char *a, const char *b)
 }
 
 /*
+ * vm.memfd_noexec=2 in the instance's PID namespace, and so in every one
+ * below it: no memfd can be made executable, so that code the image does
+ * not contain cannot be run from memory (memfd_create, write an ELF,
+ * fexecve). The sysctl belongs to the writer's PID namespace (Linux 6.3
+ * and later), and we are its PID 1, still root. It must be written before
+ * /proc/sys turns read-only. A kernel without it has no such file: the
+ * instance goes on, and the supervisor says so at start
+ * (jail_has_memfd_noexec).
+ */
+static int memfd_noexec(const char *proc, char *err, size_t n)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	if (join(p, sizeof(p), proc, "/sys/vm/memfd_noexec") < 0)
+		return msg_errno(err, n, "path", "memfd_noexec");
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : msg_errno(err, n, "open", p);
+	if (write(fd, "2", 1) != 1) {
+		msg_errno(err, n, "write 2 to", p);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int jail_has_memfd_noexec(void)
+{
+	return access("/proc/sys/vm/memfd_noexec", F_OK) == 0;
+}
+
+/*
  * /proc of the instance's own PID namespace. The parts through which root
  * could change the host (sysctls, sysrq, irq affinity, bus) are bound
  * read-only over themselves: the service is not root, but a kernel bug that
- * makes it root must still not reach them.
+ * makes it root must still not reach them. The files that show the host's
+ * own state are masked afterwards (mask_proc).
  */
 static int mount_proc(const char *root, char *err, size_t n)
 {
@@ -48,6 +84,8 @@ static int mount_proc(const char *root, char *err, size_t n)
 	if (join(proc, sizeof(proc), root, "/proc") < 0 ||
 	    mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return msg_errno(err, n, "mount proc on", proc);
+	if (memfd_noexec(proc, err, n) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
 		if (join(p, sizeof(p), proc, ro[i]) < 0)
 			return msg_errno(err, n, "path", ro[i]);
@@ -59,6 +97,97 @@ static int mount_proc(const char *root, char *err, size_t n)
 			return msg_errno(err, n, "read-only bind of", p);
 	}
 	return 0;
+}
+
+/* A random (version 4) UUID, as the kernel's boot_id shows one. */
+static int random_uuid(char *out, size_t size)
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return -1;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x\n", b[0], b[1], b[2], b[3], b[4], b[5],
+		 b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	return 0;
+}
+
+/*
+ * Binds a read-only file holding text over target. The file is made in
+ * the staging tmpfs at stage, named name.
+ */
+static int mask_file(const char *stage, const char *name, const char *target,
+		     const char *text, char *err, size_t n)
+{
+	char file[PATH_MAX];
+	size_t len = strlen(text);
+	int fd;
+
+	if (snprintf(file, sizeof(file), "%s/%s", stage, name) >= (int)sizeof(file))
+		return msg_errno(err, n, "path", name);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return msg_errno(err, n, "create", file);
+	if (write(fd, text, len) != (ssize_t)len) {
+		msg_errno(err, n, "write", file);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (mount(file, target, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY |
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return msg_errno(err, n, "mask", target);
+	return 0;
+}
+
+/*
+ * The files of /proc that show the host, not the instance, masked with a
+ * content of the instance's own (as runc binds /dev/null over /proc/kcore
+ * and the like, but with contents that parsers still read):
+ *   sys/kernel/random/boot_id  a random UUID per instance: the host's
+ *                              names the host's boot, and links instances
+ *   cmdline                    empty: the host's kernel command line
+ *   loadavg                    "0.00 0.00 0.00 1/1 1": the host's load
+ *                              and last PID tell of its other work
+ *   locks                      empty: every file lock of the host
+ *   key-users                  empty: the host's users' key quotas
+ * A file the kernel does not have (key-users without keyrings) is skipped.
+ *
+ * The files are made in a small tmpfs mounted for the time on the image's
+ * /dev (mount_dev() mounts the real one over it next), then detached: the
+ * masks keep it, no path leads to it.
+ */
+static int mask_proc(const char *root, char *err, size_t n)
+{
+	static const struct { const char *path, *name, *text; } masks[] = {
+		{ "/proc/sys/kernel/random/boot_id", "boot_id", NULL },
+		{ "/proc/cmdline", "cmdline", "" },
+		{ "/proc/loadavg", "loadavg", "0.00 0.00 0.00 1/1 1\n" },
+		{ "/proc/locks", "locks", "" },
+		{ "/proc/key-users", "key-users", "" },
+	};
+	char stage[PATH_MAX], p[PATH_MAX], uuid[40];
+	int rc = 0;
+
+	if (random_uuid(uuid, sizeof(uuid)) < 0)
+		return msg_errno(err, n, "getrandom", NULL);
+	if (join(stage, sizeof(stage), root, "/dev") < 0 ||
+	    mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "mode=0755,size=16k,nr_inodes=8") < 0)
+		return msg_errno(err, n, "mount the masks' tmpfs on", stage);
+	for (size_t i = 0; rc == 0 && i < sizeof(masks) / sizeof(masks[0]); i++) {
+		if (join(p, sizeof(p), root, masks[i].path) < 0)
+			rc = msg_errno(err, n, "path", masks[i].path);
+		else if (access(p, F_OK) == 0)
+			rc = mask_file(stage, masks[i].name, p,
+				       masks[i].text ? masks[i].text : uuid, err, n);
+	}
+	if (umount2(stage, MNT_DETACH) < 0 && rc == 0)
+		rc = msg_errno(err, n, "detach the masks' tmpfs", stage);
+	return rc;
 }
 
 /*
@@ -180,6 +309,7 @@ static int loopback_up(char *err, size_t n)
 int jail_enter(const struct jail_spec *s, char *err, size_t errlen)
 {
 	if (mount_proc(s->image, err, errlen) < 0 ||
+	    mask_proc(s->image, err, errlen) < 0 ||
 	    mount_dev(s->image, err, errlen) < 0 ||
 	    mount_areas(s, err, errlen) < 0 ||
 	    pivot(s->image, err, errlen) < 0)

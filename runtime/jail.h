@@ -4,7 +4,9 @@
  * jail_enter() runs in a process that was just cloned into new mount, PID,
  * IPC, UTS and network namespaces (it is PID 1 of its PID namespace), as
  * root. It mounts the instance's file systems on top of the read-only
- * image, pivots into it and detaches the old root. How the service then
+ * image (its /proc with the host's state masked, a minimal /dev, the
+ * writable areas), sets vm.memfd_noexec=2 for its PID namespace, pivots
+ * into it and detaches the old root. How the service then
  * starts (user, limits, stdio, filter, execve) is the launch plan's
  * (launch.h).
  *
@@ -44,5 +46,12 @@ struct jail_spec {
 
 /* Mounts and pivots (see above). Returns -1 with err set. */
 int jail_enter(const struct jail_spec *s, char *err, size_t errlen);
+
+/*
+ * Whether this kernel has vm.memfd_noexec (Linux 6.3 and later): without
+ * it, jail_enter() goes on and memfds stay executable. For the
+ * supervisor's and the guest init's start-up warning.
+ */
+int jail_has_memfd_noexec(void);
 
 #endif

@@ -22,6 +22,7 @@
 #include <linux/seccomp.h>
 
 #include "control.h"
+#include "landlock.h"
 #include "launch.h"
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -34,9 +35,11 @@ static int plan_bad(struct launch *l, struct error *e, const char *where,
 	return error_bad(e, "%s: %s", where, what);
 }
 
-int launch_plan(struct launch *l, const struct service *s, const char *home,
+int launch_plan(struct launch *l, const struct service *s,
+		const struct writable *areas, size_t n_areas, const char *home,
 		char *const *command, const char *term, struct error *e)
 {
+	const struct writable *stderr_area;
 	const char *where = s->at.file ? s->at.file : "service";
 
 	memset(l, 0, sizeof(*l));
@@ -76,6 +79,10 @@ int launch_plan(struct launch *l, const struct service *s, const char *home,
 	l->uid = s->uid;
 	l->gid = s->gid;
 	l->limits = s->limits;
+	for (size_t i = 0; i < n_areas; i++)
+		strv_push(&l->writable, xstrdup(areas[i].path));
+	stderr_area = writable_holding(areas, n_areas, s->stderr_path);
+	l->stderr_area = stderr_area ? xstrdup(stderr_area->path) : NULL;
 	return 0;
 }
 
@@ -83,9 +90,11 @@ void launch_free(struct launch *l)
 {
 	strv_free(&l->argv);
 	strv_free(&l->env);
+	strv_free(&l->writable);
 	free(l->workdir);
 	free(l->stderr_path);
-	l->workdir = l->stderr_path = NULL;
+	free(l->stderr_area);
+	l->workdir = l->stderr_path = l->stderr_area = NULL;
 	if (l->stderr_fd >= 0)
 		close(l->stderr_fd);
 	l->stderr_fd = -1;
@@ -363,27 +372,25 @@ int launch_stderr_open(int dirfd, const char *path, uid_t uid, gid_t gid,
 	return fd;
 }
 
-void launch_open_stderr(struct launch *l, const struct writable *w, size_t n,
-			char *note, size_t notelen)
+void launch_open_stderr(struct launch *l, char *note, size_t notelen)
 {
-	const struct writable *a = writable_holding(w, n, l->stderr_path);
 	char err[LAUNCH_ERR_MAX];
 	int dir;
 
 	note[0] = '\0';
 	if (!l->stderr_path)
 		return;
-	if (!a) {
+	if (!l->stderr_area) {
 		snprintf(note, notelen, "stderr %s is in no log or state area; "
 			 "stderr is /dev/null", l->stderr_path);
 		return;
 	}
-	dir = open(a->path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dir = open(l->stderr_area, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dir < 0) {
-		msg_errno(err, sizeof(err), "stderr: its area", a->path);
+		msg_errno(err, sizeof(err), "stderr: its area", l->stderr_area);
 	} else {
 		l->stderr_fd = launch_stderr_open(dir, l->stderr_path +
-						  strlen(a->path) + 1, l->uid,
+						  strlen(l->stderr_area) + 1, l->uid,
 						  l->gid, note, notelen, err,
 						  sizeof(err));
 		close(dir);
@@ -467,6 +474,7 @@ static int dropped(const struct launch *l)
 void launch_exec(const struct launch *l, const struct launch_io *io, int ctl)
 {
 	char *env[LAUNCH_ENV_MAX + LAUNCH_EXTRA_MAX + 3];
+	char err[LAUNCH_ERR_MAX];
 	sigset_t none;
 
 	if (!dropped(l)) {
@@ -485,6 +493,13 @@ void launch_exec(const struct launch *l, const struct launch_io *io, int ctl)
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0 ||
 	    signal(SIGPIPE, SIG_DFL) == SIG_ERR)
 		die(ctl, "reset the signal mask", NULL);
+	/* The second wall, under the mounts: no_new_privs is set, so an
+	 * unprivileged process may confine itself. A kernel without Landlock
+	 * returns 0 and the service starts without it (said at start). */
+	if (landlock_confine(&l->writable, l->keep_stdio, err, sizeof(err)) < 0) {
+		ctl_tell(ctl, CTL_ERROR, err);
+		_exit(125);
+	}
 	/* Filter last: nothing after it but execve, which it must allow. */
 	if (seccomp_install(&l->filter) < 0)
 		die(ctl, "install the seccomp filter", NULL);

@@ -15,7 +15,9 @@
  *                  service process.
  *   launch_exec()  the rest, in this order: stderr, stdin and stdout (or
  *                  the listening socket), the working directory, the
- *                  environment, the signal mask, the filter, execve.
+ *                  environment, the signal mask, the Landlock domain
+ *                  (landlock.h: only the writable areas and /dev's
+ *                  devices can be written), the filter, execve.
  *                  It refuses to go on if launch_drop() did not run.
  *
  * Both run in a freshly forked or cloned child: they allocate nothing and
@@ -44,12 +46,15 @@ struct launch {
 	struct strv env;	/* the base environment, NAME=VALUE */
 	char *workdir;		/* the spec's workdir, else the home, else "/" */
 	char *stderr_path;	/* in the instance; NULL: /dev/null */
+	char *stderr_area;	/* the log or state area that holds it */
 	int stderr_fd;		/* the file at stderr_path, opened once by
 				   whoever prepares instances
 				   (launch_stderr_open), or -1: /dev/null */
 	uid_t uid;		/* never 0 */
 	gid_t gid;
 	struct limits limits;	/* nofile, cpu, fsize become rlimits */
+	struct strv writable;	/* the areas' paths: the Landlock domain lets
+				   the service write there and nowhere else */
 	/* The compiled filter: the caller's (supervisor: compiled from the
 	 * same spec; VM init: loaded from the initramfs), not freed here. */
 	struct seccomp_prog filter;
@@ -69,14 +74,16 @@ struct launch_io {
 };
 
 /*
- * Builds l from the service spec s. home is the service user's home (NULL:
- * "/"): HOME, and the working directory when s has none. command, when
+ * Builds l from the service spec s and its n_areas writable areas. home is
+ * the service user's home (NULL: "/"): HOME, and the working directory
+ * when s has none. command, when
  * not NULL and not empty, replaces the spec's exec line (imgtool run --
  * CMD); term, when not NULL, is passed as TERM. The exec line is split on
  * blanks. Fails (status 3) when the command is empty, not an absolute
  * path, or more than LAUNCH_ARGS_MAX words, or the user is root.
  */
-int launch_plan(struct launch *l, const struct service *s, const char *home,
+int launch_plan(struct launch *l, const struct service *s,
+		const struct writable *areas, size_t n_areas, const char *home,
 		char *const *command, const char *term, struct error *e);
 /* Frees what launch_plan() allocated and closes stderr_fd. */
 void launch_free(struct launch *l);
@@ -102,14 +109,13 @@ int launch_stderr_open(int dirfd, const char *path, uid_t uid, gid_t gid,
 /*
  * In the instance, as root, after its mounts and before launch_drop():
  * opens l->stderr_path with launch_stderr_open() beneath the log or state
- * area of w[0..n) that holds it, as the instance sees it, and keeps it as
+ * area that holds it, as the instance sees it, and keeps it as
  * l->stderr_fd for every service process to come. A file that cannot be
  * had leaves stderr_fd -1 (/dev/null): the service still starts, and note
  * says why, for the supervisor's log, as it says what was mended. note is
  * empty when there is nothing to say.
  */
-void launch_open_stderr(struct launch *l, const struct writable *w, size_t n,
-			char *note, size_t notelen);
+void launch_open_stderr(struct launch *l, char *note, size_t notelen);
 
 /*
  * The user and the limits (see above). keep_fds, ending with -1, stay

@@ -236,8 +236,7 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 	/* The stderr file, as root in the jail, through the instance's own
 	 * mount of its area: no file of ours is handed in. */
 	if (!cfg->run)
-		launch_open_stderr(&mine.plan, cfg->writables, cfg->n_writables,
-				   note, sizeof(note));
+		launch_open_stderr(&mine.plan, note, sizeof(note));
 	keep[1] = mine.plan.stderr_fd;
 	if (launch_drop(&mine.plan, keep, err, sizeof(err)) < 0)
 		die(ctl, err);

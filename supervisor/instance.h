@@ -37,8 +37,6 @@ struct instance_config {
 	int stdio[3];
 	int run_pty;		/* run: stdio[] is a pty, the service's
 				   controlling terminal */
-	const struct writable *writables;	/* the manifest's: where */
-	size_t n_writables;			/* the stderr file is */
 };
 
 /*

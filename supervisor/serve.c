@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "landlock.h"
 #include "supervisor.h"
 
 #define QUICK_DEATH_MS 1000
@@ -369,10 +370,12 @@ int supervisor_serve(struct supervisor *sv)
 		return 1;
 	}
 	sv_log("event=start image=%s listen=%s recycle=%s pool=%llu max=%llu "
-	       "per-client=%llu cgroup=%s", sv->o->image, sv->listen_addr,
+	       "per-client=%llu cgroup=%s landlock=%d memfd-noexec=%s",
+	       sv->o->image, sv->listen_addr,
 	       recycle_name(sv->cfg.recycle), (unsigned long long)sv->pool,
 	       (unsigned long long)sv->max, (unsigned long long)sv->per_client,
-	       cgroup_name(sv->cgroups.version));
+	       cgroup_name(sv->cgroups.version), landlock_abi(),
+	       jail_has_memfd_noexec() ? "yes" : "no");
 	if (interval(&js))
 		start_period(&js);
 	pool_refill(&js.pool);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "imagefile.h"
+#include "landlock.h"
 #include "supervisor.h"
 #include "volume.h"
 
@@ -303,6 +304,22 @@ static const struct user *service_user(const struct manifest *m)
 	return NULL;
 }
 
+/*
+ * What this kernel lacks of the instance's walls, said once at start: the
+ * instances start without it (docs/security.md says what each adds).
+ */
+static void warn_kernel_gaps(void)
+{
+	if (!landlock_abi())
+		sv_log("event=warning what=landlock message=\"this kernel has no "
+		       "Landlock (too old, or not in lsm= at boot): instances "
+		       "start without it\"");
+	if (!jail_has_memfd_noexec())
+		sv_log("event=warning what=memfd_noexec message=\"this kernel has "
+		       "no vm.memfd_noexec (before 6.3): an instance's memfds "
+		       "stay executable\"");
+}
+
 static int make_config(struct supervisor *sv, struct error *e)
 {
 	const struct service *s = &sv->m->service;
@@ -313,14 +330,14 @@ static int make_config(struct supervisor *sv, struct error *e)
 	snprintf(tag, sizeof(tag), "%s.%ld", sv->m->name, (long)getpid());
 	if (cgroup_setup(&sv->cgroups, NULL, tag, e) < 0)
 		return -1;
-	if (launch_plan(&c->plan, s, u ? u->home : NULL,
+	if (launch_plan(&c->plan, s, sv->m->writables, sv->m->n_writables,
+			u ? u->home : NULL,
 			sv->o->run ? sv->o->command : NULL,
 			sv->o->run ? getenv("TERM") : NULL, e) < 0 ||
 	    seccomp_compile(s, &c->plan.filter, e) < 0 || make_areas(sv, e) < 0)
 		return -1;
 	c->plan.keep_stdio = sv->o->run;
-	c->writables = sv->m->writables;
-	c->n_writables = sv->m->n_writables;
+	warn_kernel_gaps();
 	c->jail.image = sv->root_dir;
 	c->jail.hostname = sv->m->name;
 	c->jail.areas = sv->areas;

@@ -71,8 +71,12 @@ refuses_past() {
 	assert_line --regexp '^/var/log/probe rw,nosuid,nodev,noexec(,[a-z]+)* ext4 '
 	assert_line --regexp '^/tmp rw,nosuid,nodev,noexec(,[a-z]+)* tmpfs .*size=1024k'
 	assert_line --regexp '^/dev ro,nosuid,noexec(,[a-z]+)* tmpfs '
+	# /proc's files of the host's state, masked read-only (060-run.bats)
+	for f in /proc/sys/kernel/random/boot_id /proc/cmdline /proc/loadavg /proc/locks; do
+		assert_line --regexp "^$f ro,nosuid,nodev,noexec(,[a-z]+)* tmpfs "
+	done
 	# nothing of the host: exactly the instance's own mounts
-	assert_equal "${#lines[@]}" 8
+	assert_equal "${#lines[@]}" $((8 + 4 + $([ -e /proc/key-users ] && echo 1 || echo 0)))
 }
 
 @test "a minimal /dev: null, zero, full, random, urandom and the fd links" {
@@ -170,6 +174,14 @@ refuses_past() {
 	assert_output probe
 	run grep -E 'event=end .*reason=wall' "$W/server.log"
 	assert_success
+}
+
+@test "the start line says which of the kernel's walls the instances get: Landlock's ABI, memfd_noexec" {
+	run grep -E '^imgsupd: event=start .* landlock=[0-9]+ memfd-noexec=(yes|no)$' "$W/server.log"
+	assert_success
+	# This kernel has both: no warning.
+	run grep 'event=warning' "$W/server.log"
+	assert_failure
 }
 
 @test "one key=value line per instance on stderr" {

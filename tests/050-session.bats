@@ -70,3 +70,19 @@ teardown() {
 	run grep -E 'event=end .*reason=recycled' "$W/server.log"
 	assert_success
 }
+
+@test "one connection's service cannot signal another's: each is its own Landlock domain" {
+	# Connection A tells its PID and stays; connection B, of the same
+	# session, same user, same PID namespace, tries kill -0 on it.
+	local conn pid
+	exec {conn}<>"/dev/tcp/127.0.0.1/$PORT"	# not fd 3: bats' own
+	printf 'hold 10\n' >&"$conn"
+	read -r -t 10 pid <&"$conn"
+	assert_regex "$pid" '^[0-9]+$'
+	run ask signal "$pid"
+	exec {conn}<&-
+	assert_output --partial "Operation not permitted"
+	# Its own processes it may signal.
+	run ask signal self
+	assert_output signalled
+}

@@ -4,9 +4,40 @@
 load helpers
 load serve-helpers
 
+# The intruder (tests/fixtures/serve/intruder.c), static, and an image of
+# the probe with it, on the host's network: what an intruder in an instance
+# would try that busybox cannot, where the network namespace would not stop
+# it already.
+setup_file() {
+	local d="$BATS_FILE_TMPDIR/intruder" f="$ROOT/tests/fixtures/serve"
+	mkdir -p "$d"
+	cc -static -O2 -Wall -o "$d/intruder" "$f/intruder.c"
+	sed -e 's|<recipe name="probe"|<recipe name="intruder"|' \
+	    -e "s|href=\"\.\./\.\./\.\./|href=\"$ROOT/|" \
+	    -e "s|src=\"\.\./\.\./\.\./|src=\"$ROOT/|" \
+	    -e "s|src=\"probe.sh\"|src=\"$f/probe.sh\"|" \
+	    -e "s|</contents>|<file dest=\"/bin/intruder\" mode=\"0755\" src=\"$d/intruder\"/></contents>|" \
+	    -e "s|</service>|<network>host</network></service>|" \
+	    "$f/probe.xml" >"$d/intruder.xml"
+	"$IMGTOOL" build -q -o "$d/out" "$d/intruder.xml"
+}
+
 setup() {
 	W=$(workdir)
+	I="$BATS_FILE_TMPDIR/intruder"
 	build_fixture probe
+}
+
+teardown() {
+	[ -z "${LISTENER:-}" ] || { kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null || true; }
+	[ -z "${LOCKER:-}" ] || { kill "$LOCKER" 2>/dev/null; wait "$LOCKER" 2>/dev/null || true; }
+}
+
+# Skips a test of Landlock on a kernel without it (the supervisor says so).
+needs_landlock() {
+	if "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/true 2>&1 | grep -q 'what=landlock'; then
+		skip "this kernel has no Landlock"
+	fi
 }
 
 @test "imgtool run gives a shell in a fresh read-only jail" {
@@ -145,4 +176,105 @@ on_terminal() {
 	run bash -c "'$IMGTOOL' run '$W/out/probe.erofs' -- /bin/sh -c 'while :; do echo y; done' | head -n 1; echo \${PIPESTATUS[0]}"
 	assert_line --index 0 y
 	assert_line --index 1 141
+}
+
+@test "/proc shows the instance, not the host: boot_id, cmdline, loadavg, locks and key-users are masked" {
+	# A lock of the host's that the kernel shows in every PID namespace.
+	"$I/intruder" ofd-lock "$W/lock" >"$W/locker" &
+	LOCKER=$!
+	for _ in $(seq 50); do
+		grep -q locked "$W/locker" && break
+		sleep 0.1
+	done
+	local lock
+	lock=":$(stat -c %i "$W/lock") "
+	assert grep -q -- "$lock" /proc/locks
+	# shellcheck disable=SC2016 # expanded inside the instance
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/sh -c '
+		for f in sys/kernel/random/boot_id cmdline loadavg locks key-users; do
+			echo "== $f"; cat "/proc/$f"
+		done
+		echo "== mounts"; cut -d" " -f5 /proc/self/mountinfo'
+	assert_success
+	# the lines below "== $1", up to the next "=="
+	inside() { awk -v h="== $1" '$0 == h { on = 1; next } /^== / { on = 0 } on' <<<"$output"; }
+	local boot_id
+	boot_id=$(inside sys/kernel/random/boot_id)
+	assert_regex "$boot_id" '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+	assert [ "$boot_id" != "$(cat /proc/sys/kernel/random/boot_id)" ]
+	assert [ "$(inside cmdline)" != "$(cat /proc/cmdline)" ]
+	assert_equal "$(inside cmdline)" ""
+	assert_equal "$(inside loadavg)" "0.00 0.00 0.00 1/1 1"
+	refute grep -q -- "$lock" <<<"$(inside locks)"
+	assert_equal "$(inside locks)" ""
+	if [ -e /proc/key-users ]; then
+		assert [ "$(inside key-users)" != "$(cat /proc/key-users)" ]
+		assert_equal "$(inside key-users)" ""
+	fi
+	# Each is a read-only mount of its own over the kernel's file.
+	for f in /proc/sys/kernel/random/boot_id /proc/cmdline /proc/loadavg /proc/locks; do
+		assert_line "$f"
+	done
+	[ ! -e /proc/key-users ] || assert_line /proc/key-users
+}
+
+@test "each instance has a boot_id of its own" {
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/cat /proc/sys/kernel/random/boot_id
+	assert_success
+	local first=$output
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/cat /proc/sys/kernel/random/boot_id
+	assert_success
+	assert [ "$output" != "$first" ]
+}
+
+@test "a program copied into a memfd does not run: vm.memfd_noexec is 2 in the instance" {
+	[ -e /proc/sys/vm/memfd_noexec ] || skip "this kernel has no vm.memfd_noexec (before 6.3)"
+	run "$IMGTOOL" run "$I/out/intruder.erofs" -- /bin/sh -c '
+		cat /proc/sys/vm/memfd_noexec
+		/bin/intruder memfd-exec /bin/busybox echo ran from memfd'
+	assert_line --index 0 2
+	refute_output --partial "ran from memfd"
+	assert_line "fexecve: Permission denied"
+	# On the host (unless it sets memfd_noexec too) it runs: the refusal
+	# is the instance's.
+	run "$I/intruder" memfd-exec /bin/busybox echo ran from memfd
+	[ "$(cat /proc/sys/vm/memfd_noexec)" = 2 ] || assert_output "ran from memfd"
+}
+
+@test "Landlock: what /proc would let the service write is refused (its name, its child's memory); the areas and /dev/null stay writable" {
+	needs_landlock
+	# shellcheck disable=SC2016 # expanded inside the instance
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/sh -c '
+		sleep 30 & pid=$!
+		{ echo x >/proc/$pid/mem; } 2>&1
+		{ echo intruder >/proc/self/comm; } 2>&1
+		cat /proc/self/comm
+		kill $pid
+		echo data >/tmp/file && cat /tmp/file
+		echo data >/var/log/probe/file && cat /var/log/probe/file
+		echo data >/dev/null && echo null'
+	assert_success
+	assert_line --regexp "^/bin/sh: can't create /proc/[0-9]+/mem: Permission denied$"
+	assert_line "/bin/sh: can't create /proc/self/comm: Permission denied"
+	refute_line intruder
+	assert_line --index 3 data
+	assert_line --index 4 data
+	assert_line --index 5 null
+}
+
+@test "Landlock: an abstract UNIX socket of the host is out of reach, even on the host's network" {
+	needs_landlock
+	local name="imgtool-test-$$-$RANDOM"
+	"$I/intruder" abstract-listen "$name" >"$W/listener" &
+	LISTENER=$!
+	for _ in $(seq 50); do
+		grep -q listening "$W/listener" && break
+		sleep 0.1
+	done
+	# From the host it answers.
+	run "$I/intruder" abstract-connect "$name"
+	assert_output "connected hello"
+	run "$IMGTOOL" run "$I/out/intruder.erofs" -- /bin/intruder abstract-connect "$name"
+	assert_failure 1
+	assert_output "connect: Operation not permitted"
 }

@@ -102,8 +102,8 @@ static void round_trip(void)
 	 * The plan a jail's supervisor builds from the service and the one a
 	 * VM's init builds from the guest spec are the same, field by field.
 	 */
-	ok(launch_plan(&jail, &r.service, "/www", NULL, NULL, &e) == 0 &&
-	   launch_plan(&vm, &gs.service, gs.home, NULL, NULL, &e) == 0,
+	ok(launch_plan(&jail, &r.service, r.writables, r.n_writables, "/www", NULL, NULL, &e) == 0 &&
+	   launch_plan(&vm, &gs.service, gs.areas, gs.n_areas, gs.home, NULL, NULL, &e) == 0,
 	   "both plans build: %s", e.msg);
 	ok(jail.argv.n == 6 && !strcmp(jail.argv.v[0], "/bin/busybox") &&
 	   !strcmp(jail.argv.v[1], "httpd") && !strcmp(jail.argv.v[3], "-vv") &&
@@ -122,6 +122,9 @@ static void round_trip(void)
 	ok(jail.uid == vm.uid && jail.gid == vm.gid && vm.uid == 100 &&
 	   vm.gid == 101, "same user");
 	ok(!memcmp(&jail.limits, &vm.limits, sizeof(jail.limits)), "same limits");
+	ok(jail.writable.n == 3 && !strcmp(jail.writable.v[1], "/tmp/with space") &&
+	   same_strv(&jail.writable, &vm.writable),
+	   "same writable paths (the Landlock domain's) in a jail and a VM");
 	launch_free(&jail);
 	launch_free(&vm);
 
@@ -129,8 +132,8 @@ static void round_trip(void)
 	gs.service.workdir = NULL;
 	free(gs.service.workdir);
 	r.service.workdir = NULL;
-	ok(launch_plan(&jail, &r.service, "/www", NULL, NULL, &e) == 0 &&
-	   launch_plan(&vm, &gs.service, gs.home, NULL, NULL, &e) == 0 &&
+	ok(launch_plan(&jail, &r.service, r.writables, r.n_writables, "/www", NULL, NULL, &e) == 0 &&
+	   launch_plan(&vm, &gs.service, gs.areas, gs.n_areas, gs.home, NULL, NULL, &e) == 0 &&
 	   !strcmp(jail.workdir, "/www") && !strcmp(vm.workdir, "/www"),
 	   "the home is the default workdir");
 	launch_free(&jail);
