@@ -245,6 +245,24 @@ int sv_needs_logs(const struct manifest *m)
 	return 0;
 }
 
+/* The log volume is ours alone on this host from here on (volume_lock). */
+static int lock_logs(struct supervisor *sv, struct error *e)
+{
+	char *logs;
+
+	if (!sv_needs_logs(sv->m) || sv->logs_lock >= 0)
+		return 0;
+	logs = image_logs_path(sv->o->image, sv->m);
+	if (!logs)
+		return error_bad(e, "%s: the manifest names no log volume", sv->o->image);
+	if (access(logs, F_OK) < 0)
+		error_set(e, "%s: log volume missing; imgtool build stamps it", logs);
+	else
+		sv->logs_lock = volume_lock(logs, e);
+	free(logs);
+	return sv->logs_lock < 0 ? -1 : 0;
+}
+
 static int mount_logs(struct supervisor *sv, struct error *e)
 {
 	char *logs;
@@ -252,14 +270,10 @@ static int mount_logs(struct supervisor *sv, struct error *e)
 
 	if (!sv_needs_logs(sv->m))
 		return 0;
+	if (lock_logs(sv, e) < 0)
+		return -1;
 	logs = image_logs_path(sv->o->image, sv->m);
-	if (!logs)
-		return error_bad(e, "%s: the manifest names no log volume", sv->o->image);
-	if (access(logs, F_OK) < 0)
-		rc = error_set(e, "%s: log volume missing; imgtool build stamps it",
-			       logs);
-	else
-		rc = volume_mount_logs(logs, sv->logs_dir, e);
+	rc = volume_mount_logs(logs, sv->logs_dir, e);
 	free(logs);
 	return rc;
 }
@@ -320,16 +334,27 @@ static void warn_kernel_gaps(void)
 		       "stay executable\"");
 }
 
+/*
+ * Our cgroups, after removing those of dead supervisors and killing what
+ * is left in them. Between locking the log volume and mounting it: the
+ * instances of a predecessor that died by SIGKILL are gone only once their
+ * parent-death signal has done its work, and each holds the volume's old
+ * mount until then; the kill waits for their groups to empty.
+ */
+static int setup_cgroups(struct supervisor *sv, struct error *e)
+{
+	char tag[128];
+
+	snprintf(tag, sizeof(tag), "%s.%ld", sv->m->name, (long)getpid());
+	return cgroup_setup(&sv->cgroups, NULL, tag, e);
+}
+
 static int make_config(struct supervisor *sv, struct error *e)
 {
 	const struct service *s = &sv->m->service;
 	const struct user *u = service_user(sv->m);
 	struct instance_config *c = &sv->cfg;
-	char tag[128];
 
-	snprintf(tag, sizeof(tag), "%s.%ld", sv->m->name, (long)getpid());
-	if (cgroup_setup(&sv->cgroups, NULL, tag, e) < 0)
-		return -1;
 	if (launch_plan(&c->plan, s, sv->m->writables, sv->m->n_writables,
 			u ? u->home : NULL,
 			sv->o->run ? sv->o->command : NULL,
@@ -439,7 +464,7 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 {
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
-	sv->listen_fd = sv->signal_fd = sv->epoll_fd = -1;
+	sv->listen_fd = sv->signal_fd = sv->epoll_fd = sv->logs_lock = -1;
 	if (load_manifest(sv, e) < 0)
 		return -1;
 	if (o->pool_given && !o->pool && !(sv->format & FORMAT_VM))
@@ -452,7 +477,8 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 		/* The rest is vm_attach()'s, in imgsupd-vm. */
 		if (mount_logs(sv, e) < 0 || open_events(sv, e) < 0)
 			return -1;
-	} else if (mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
+	} else if (lock_logs(sv, e) < 0 || setup_cgroups(sv, e) < 0 ||
+		   mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
 		   open_events(sv, e) < 0) {
 		return -1;
 	}
@@ -469,11 +495,15 @@ void supervisor_close(struct supervisor *sv)
 		close(sv->signal_fd);
 	if (sv->epoll_fd >= 0)
 		close(sv->epoll_fd);
+
 	if (sv->root_dir) {
 		umount2(sv->root_dir, MNT_DETACH);
 		umount2(sv->logs_dir, MNT_DETACH);
 		remove_tree(sv->run_dir);
 	}
+	/* Only once it is unmounted may another supervisor mount it. */
+	if (sv->logs_lock >= 0)
+		close(sv->logs_lock);
 	cgroup_teardown(&sv->cgroups);
 	seccomp_prog_free(&sv->cfg.plan.filter);
 	for (size_t i = 0; sv->areas && i < sv->m->n_writables; i++)

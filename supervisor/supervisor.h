@@ -40,6 +40,7 @@ struct supervisor {
 	struct jail_area *areas;
 	uint64_t max, per_client, pool;
 	int listen_fd, signal_fd, epoll_fd;
+	int logs_lock;		/* flock on the log volume (volume_lock) */
 	const char *listen_addr;
 };
 

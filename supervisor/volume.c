@@ -4,14 +4,98 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/loop.h>
 
 #include "spec.h"
+#include "util.h"
 #include "volume.h"
+
+#define LOCKS_MAX (1 << 20)	/* what we read of /proc/locks */
+
+/*
+ * The PID that holds a FLOCK on st's inode, from /proc/locks
+ * ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"), or 0.
+ */
+static long flock_holder(const struct stat *st)
+{
+	char *data = NULL, *line, *save = NULL, want[64];
+	size_t len = 0;
+	long pid = 0;
+
+	if (read_file("/proc/locks", LOCKS_MAX, &data, &len, NULL) < 0)
+		return 0;
+	snprintf(want, sizeof(want), "%02x:%02x:%llu", major(st->st_dev),
+		 minor(st->st_dev), (unsigned long long)st->st_ino);
+	for (line = strtok_r(data, "\n", &save); line && !pid;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char type[16], dev[64];
+		long p;
+
+		if (sscanf(line, "%*s %15s %*s %*s %ld %63s", type, &p, dev) == 3 &&
+		    !strcmp(type, "FLOCK") && !strcmp(dev, want))
+			pid = p;
+	}
+	free(data);
+	return pid;
+}
+
+/* "imgsupd --listen ... out/web.erofs": a process' command line, shown. */
+static char *command_of(long pid)
+{
+	char *path = xasprintf("/proc/%ld/cmdline", pid), *data = NULL;
+	size_t len = 0;
+
+	if (read_file(path, 4096, &data, &len, NULL) < 0 || len == 0) {
+		free(path);
+		free(data);
+		return xstrdup("?");
+	}
+	free(path);
+	for (size_t i = 0; i + 1 < len; i++)
+		if (data[i] == '\0')
+			data[i] = ' ';
+		else if ((unsigned char)data[i] < 32 || data[i] == 127)
+			data[i] = '?';
+	return data;
+}
+
+int volume_lock(const char *path, struct error *e)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	long holder;
+	char *cmd;
+
+	if (fd < 0)
+		return error_errno(e, "%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno != EWOULDBLOCK) {
+		error_errno(e, "%s: lock", path);
+		close(fd);
+		return -1;
+	}
+	holder = fstat(fd, &st) == 0 ? flock_holder(&st) : 0;
+	close(fd);
+	if (!holder)
+		return error_set(e, "%s: the log volume is mounted by another "
+				 "supervisor; a volume is mounted once on a host: "
+				 "stop that one first", path);
+	cmd = command_of(holder);
+	error_set(e, "%s: the log volume is mounted by process %ld (%s); a "
+		  "volume is mounted once on a host: stop that one first, and "
+		  "read its logs meanwhile with imgtool logs", path, holder, cmd);
+	free(cmd);
+	return -1;
+}
 
 #define LOOP_RETRIES 16
 

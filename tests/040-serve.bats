@@ -287,3 +287,20 @@ plant_at_stderr() {
 	run "$IMGTOOL" logs "$W/out/probe.erofs"
 	assert_output --partial "$(printf '==> /var/log/probe/stderr.log <==\nfirst\nsecond')"
 }
+
+@test "while it serves, its log volume is mounted nowhere else: a second supervisor or imgtool run is refused, naming the holder" {
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/true
+	assert_failure 1
+	assert_output --partial "probe.logs.img: the log volume is mounted by process $SERVER ("
+	assert_output --partial "stop that one first"
+	run "$ROOT/build/bin/imgsupd" --listen "127.0.0.1:$(pick_port)" "$W/out/probe.erofs"
+	assert_failure 1
+	assert_output --partial "mounted by process $SERVER"
+	# What the first serves is whole: its instances still write their logs.
+	run ask log still-here
+	assert_output logged
+	stop_server
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/cat /var/log/probe/probe.log
+	assert_success
+	assert_output still-here
+}
