@@ -355,7 +355,7 @@ serve_hangs() {
 	start_server "$H/out/$1.erofs"
 	start=$SECONDS
 	for name in hang hang-ignore-term; do
-		# shellcheck disable=SC2016 # expanded by that bash; PORT: start_server's
+		# shellcheck disable=SC2016,SC2153 # expanded by that bash; PORT: start_server's
 		timeout -s KILL $((WALL_S + GRACE_S + 10)) bash -c '
 			exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 			printf "%s\n" "$2" >&3
