@@ -16,17 +16,14 @@
 load helpers
 load serve-helpers
 
-# Attacks that escape on today's main: each is skipped with the finding
-# that covers it, and runs again once its entry goes. Global (-g): bats
-# loads this file inside a function.
-declare -gA KNOWN_GAP=(
-	[memfd-exec]="issue 10 finding 10, being fixed"
-	[proc-mem-sibling]="issue 10 finding 10 (/proc/PID/mem of a sibling is writable), not fixed yet"
-	[boot-id]="issue 10 finding 11 (the host's boot_id is visible), not fixed yet"
+# Attacks that escaped on the main this battery was first run against
+# (issue 10 findings 2, 10, 11), with tests of their own below. Global
+# (-g): bats loads this file inside a function.
+declare -gA FIXED_GAP=(
+	[memfd-exec]="finding 10: memfd_noexec=2 in the instance's PID namespace"
+	[proc-mem-sibling]="finding 10: Landlock leaves no file of /proc writable"
+	[boot-id]="finding 11: /proc masks"
 )
-# The same for the tests below that are not one attack's.
-RUN_WALL_GAP="issue 10 finding 2 (imgtool run applies no wall limit, and SIGTERM does not end it), not fixed yet"
-RUN_FDS_GAP="issue 10 finding 2 (imgtool run hands the instance a host directory or file as fds 0-2), not fixed yet"
 
 # Attacks that the per-family loops leave to tests of their own: they never
 # end by themselves.
@@ -166,12 +163,12 @@ run_attack() {
 	fi
 }
 
-# Every attack of family $2 in image $1, but the known gaps and SPECIAL;
+# Every attack of family $2 in image $1, but the fixed gaps and SPECIAL;
 # then the host checks.
 run_family() {
 	local name failures=""
 	for name in $("$BATTERY" list --families | awk -v f="$2" '$1 == f { print $2 }'); do
-		[ -z "${KNOWN_GAP[$name]:-}" ] || continue
+		[ -z "${FIXED_GAP[$name]:-}" ] || continue
 		[[ "$SPECIAL" != *" $name "* ]] || continue
 		failures+=$(run_attack "$1" "$name")
 	done
@@ -240,18 +237,16 @@ run_family() {
 @test "breakout-allow: resources" { run_family breakout-allow res; }
 @test "breakout-allow: identity and capabilities" { run_family breakout-allow id; }
 
-# The known gaps: skipped with their reason until fixed; then each must be
-# blocked on both images.
-known_gap() {
-	skip "${KNOWN_GAP[$1]}"
+# The gaps the battery found once: each must be blocked on both images.
+fixed_gap() {
 	local failures
 	failures=$(run_attack breakout "$1")$(run_attack breakout-allow "$1")$(check_host)
 	[ -z "$failures" ] || { echo "$failures"; return 1; }
 }
 
-@test "known gap: memfd-exec" { known_gap memfd-exec; }
-@test "known gap: proc-mem-sibling" { known_gap proc-mem-sibling; }
-@test "known gap: boot-id" { known_gap boot-id; }
+@test "once a gap: memfd-exec" { fixed_gap memfd-exec; }
+@test "once a gap: proc-mem-sibling" { fixed_gap proc-mem-sibling; }
+@test "once a gap: boot-id" { fixed_gap boot-id; }
 
 @test "the host sees no IPC object of an instance, and no instance one of another's" {
 	local img failures=""
@@ -296,7 +291,6 @@ on_pty() {
 }
 
 @test "imgtool run: a host directory as stdin or a host file as stdout is no way out" {
-	skip "$RUN_FDS_GAP"
 	local img out
 	for img in breakout breakout-allow; do
 		run "$IMGTOOL" run "$H/out/$img.erofs" -- /breakout host-fds <"$H"
@@ -308,7 +302,6 @@ on_pty() {
 }
 
 @test "imgtool run: a request that never ends is ended at the wall limit" {
-	skip "$RUN_WALL_GAP"
 	local img name start
 	for img in breakout breakout-allow; do
 		for name in hang hang-ignore-term; do
