@@ -123,11 +123,11 @@ static int seccomp_mode(const char *n, const char *a)
 }
 
 const struct attack id_attacks[] = {
-	{ "setuid-0", setuid0, "no CAP_SETUID (EPERM)", "user namespace: uid 0 inside would map to an unprivileged host uid", "setuid(0)" },
-	{ "setgid-0", setgid0, "no CAP_SETGID (EPERM)", "user namespace", "setgid(0)" },
-	{ "setresuid-0", setresuid0, "no CAP_SETUID (EPERM)", "user namespace", "setresuid(0, 0, 0)" },
-	{ "setgroups-0", setgroups0, "no CAP_SETGID (EPERM)", "setgroups denied in the user namespace", "setgroups({0})" },
-	{ "uid-map", uid_map, "the map is written once, by the supervisor (EPERM)", "no CAP_SETUID in the parent namespace", "rewrite /proc/self/uid_map" },
+	{ "setuid-0", setuid0, "no CAP_SETUID (EPERM)", "no_new_privs and nosuid: no way to regain CAP_SETUID", "setuid(0)" },
+	{ "setgid-0", setgid0, "no CAP_SETGID (EPERM)", "no_new_privs and nosuid", "setgid(0)" },
+	{ "setresuid-0", setresuid0, "no CAP_SETUID (EPERM)", "no_new_privs and nosuid", "setresuid(0, 0, 0)" },
+	{ "setgroups-0", setgroups0, "no CAP_SETGID (EPERM)", "no_new_privs and nosuid", "setgroups({0})" },
+	{ "uid-map", uid_map, "no user namespace of its own: the initial one's map cannot be written (EPERM)", "the seccomp baseline refuses CLONE_NEWUSER", "rewrite /proc/self/uid_map" },
 	{ "capset", capset_all, "no capabilities to raise (EPERM)", "empty bounding set", "capset every capability" },
 	{ "caps", caps, "the runtime drops every capability set", "no_new_privs", "hold a capability" },
 	{ "caps-after-exec", caps_after_exec, "empty bounding and ambient sets", "no_new_privs (no setuid, no file capabilities)", "hold a capability after execve" },

@@ -280,7 +280,7 @@ static int exec_ok(const char *n, const char *arg)
 }
 
 const struct attack mounts_attacks[] = {
-	{ "mount-tmpfs", mount_tmpfs, "seccomp baseline (mount: EPERM)", "no CAP_SYS_ADMIN in the user namespace", "mount(2) a tmpfs" },
+	{ "mount-tmpfs", mount_tmpfs, "seccomp baseline (mount: EPERM)", "no CAP_SYS_ADMIN", "mount(2) a tmpfs" },
 	{ "mount-bind-root", mount_bind, "seccomp baseline (mount)", "no CAP_SYS_ADMIN", "bind-mount / elsewhere" },
 	{ "remount-root-rw", remount_rw, "seccomp baseline (mount)", "no CAP_SYS_ADMIN; the mount is locked read-only", "remount / read-write" },
 	{ "umount-proc-sys", umount_proc, "seccomp baseline (umount2)", "no CAP_SYS_ADMIN; locked mounts", "unmount the read-only /proc/sys" },
@@ -297,8 +297,8 @@ const struct attack mounts_attacks[] = {
 	{ "mknod-dev", mknod_dev, "read-only /dev (EROFS) or no CAP_MKNOD", "seccomp cannot tell; no capabilities", "mknod in /dev" },
 	{ "write-dev", write_dev, "read-only /dev tmpfs (EROFS)", "/dev owned by root", "create a file in /dev" },
 	{ "mknod-scratch", mknod_scratch, "no CAP_MKNOD (EPERM)", "nodev on every writable area", "make a /dev/mem node in /tmp and read it" },
-	{ "exec-scratch", exec_scratch, "noexec on the scratch area (EACCES)", "Landlock (issue 10 finding 12, to come)", "execve a binary written to /tmp" },
-	{ "memfd-exec", memfd_exec, "none today (issue 10 finding 10, being fixed)", "vm.memfd_noexec in the instance's PID namespace, the filter", "fexecve a memfd holding a copy of the binary" },
+	{ "exec-scratch", exec_scratch, "noexec on the scratch area (EACCES)", "Landlock: /tmp is writable, but the read-only image and every other path are not", "execve a binary written to /tmp" },
+	{ "memfd-exec", memfd_exec, "vm.memfd_noexec=2 in the instance's PID namespace (EACCES)", "none: an interpreter in the image can still run code it reads", "fexecve a memfd holding a copy of the binary" },
 	{ "__exec-ok", exec_ok, "", "", "" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };

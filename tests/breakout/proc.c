@@ -387,7 +387,7 @@ const struct attack proc_attacks[] = {
 	{ "ptrace-sibling", ptrace_sibling, "seccomp baseline (ptrace)", "none: same uid in the instance", "PTRACE_ATTACH to a sibling" },
 	{ "process-vm-writev", vm_writev, "seccomp baseline (process_vm_writev)", "none: same uid", "write a sibling's memory" },
 	{ "process-vm-readv", vm_readv, "seccomp baseline (process_vm_readv)", "none: same uid", "read a sibling's memory" },
-	{ "proc-mem-sibling", proc_mem, "none today (issue 10 finding 10)", "ptrace access check (same uid passes)", "write a sibling's /proc/PID/mem" },
+	{ "proc-mem-sibling", proc_mem, "Landlock: no file of /proc is writable (EACCES)", "none: same uid, same domain (no Yama on this kernel)", "write a sibling's /proc/PID/mem" },
 	{ "pidfd-getfd", pidfd_getfd_attack, "seccomp baseline (pidfd_getfd)", "ptrace access check", "take a sibling's fd with pidfd_getfd" },
 	{ "proc-kcore", kcore, "not in the instance's /proc (ENOENT)", "root-only file; no CAP_SYS_RAWIO", "open /proc/kcore" },
 	{ "proc-kallsyms", kallsyms, "kptr_restrict (addresses 0 without CAP_SYSLOG)", "none", "read kernel addresses from /proc/kallsyms" },
@@ -403,6 +403,6 @@ const struct attack proc_attacks[] = {
 	{ "dev-kmsg", dev_kmsg, "minimal /dev (ENOENT)", "no CAP_SYSLOG", "open /dev/kmsg" },
 	{ "dev-port", dev_port, "minimal /dev (ENOENT)", "no CAP_SYS_RAWIO", "open /dev/port" },
 	{ "host-fds", host_fds, "the runtime hands only pipes, sockets, /dev/null, a pty", "mount namespace", "a directory or host file among the inherited fds" },
-	{ "boot-id", boot_id, "none today (issue 10 finding 11)", "none", "read the host's boot_id" },
+	{ "boot-id", boot_id, "a per-instance boot_id over /proc/sys/kernel/random/boot_id", "none", "read the host's boot_id" },
 	{ NULL, NULL, NULL, NULL, NULL }
 };

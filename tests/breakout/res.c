@@ -366,7 +366,7 @@ const struct attack res_attacks[] = {
 	{ "rlimit-raise", rlimit_raise, "no CAP_SYS_RESOURCE (EPERM)", "cgroup limits for memory and pids", "raise a hard rlimit" },
 	{ "scratch-fill", scratch_fill, "tmpfs size= (ENOSPC)", "cgroup memory.max (tmpfs pages are charged)", "write more than the scratch area's size" },
 	{ "log-fill", log_fill, "the log area's size (ENOSPC)", "the log volume's size", "write more than the log area's size" },
-	{ "hang", hang, "the wall limit (SIGKILL of the instance); not in imgtool run (issue 10 finding 2)", "cpu limit for a spinning request", "a request that never ends" },
+	{ "hang", hang, "the wall limit (SIGKILL of the instance), in serving and imgtool run", "cpu limit for a spinning request", "a request that never ends" },
 	{ "hang-ignore-term", hang_ignore, "the wall limit, SIGKILL after the grace", "as for hang", "a request that never ends and ignores SIGTERM" },
 	{ "orphan", orphan, "PID namespace: its init's end kills every process", "cgroup kill", "a daemon that outlives the instance" },
 	{ "__linger", linger, "", "", "" },
