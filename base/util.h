@@ -97,6 +97,14 @@ int write_all(int fd, const void *data, size_t len);
 int fill_stdio(struct error *e);
 
 /*
+ * openat2(dirfd, path, flags, mode) resolved beneath dirfd, through no
+ * symbolic link, magic link, mount or "..": what an instance made is
+ * opened as it is or not at all. The caller adds O_NOFOLLOW, O_NONBLOCK
+ * (a FIFO) and O_NOCTTY as it needs, and checks the type with fstat.
+ */
+int open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/*
  * Writes data to path atomically: a temporary file in the same directory,
  * fsync, rename. Nothing appears under path unless complete.
  */

@@ -248,21 +248,8 @@ static int print_volume_file(const char *path, const char *data, size_t len,
 
 /* ---- the live tree, by directory fds ---------------------------------- */
 
-/*
- * Opens name below the directory dir, never through a symlink, a magic
- * link, a mount or "..": what an instance made is opened as it is or not
- * at all. A FIFO opens (without blocking) and is then refused by fstat.
- */
-static int open_beneath(int dir, const char *name)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-	};
-
-	return (int)syscall(SYS_openat2, dir, name, &how, sizeof(how));
-}
+/* What the walk opens: as it is, never blocking on a FIFO nor taking a tty. */
+#define WALK_OPEN (O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
 
 static int by_name(const void *a, const void *b)
 {
@@ -324,7 +311,7 @@ static void walk_live(struct walker *w, int dir, const char *shown, int depth)
 		return;
 	for (size_t i = 0; i < names.n; i++) {
 		struct buf sub = { 0 };
-		int fd = open_beneath(dir, names.v[i]), err = errno;
+		int fd = open_beneath(dir, names.v[i], WALK_OPEN, 0), err = errno;
 		struct stat st;
 
 		buf_printf(&sub, "%s/", shown);
@@ -502,7 +489,7 @@ static void reader_child(struct logs_run *r, int logs, const struct writable *w,
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	rc = drop_to(w->uid, w->gid, &res.e);
-	if (rc == 0 && ((area = open_beneath(logs, w->path + 1)) < 0 ||
+	if (rc == 0 && ((area = open_beneath(logs, w->path + 1, WALK_OPEN, 0)) < 0 ||
 			fstat(area, &st) < 0))
 		rc = error_errno(&res.e, "%s: the log area", w->path);
 	else if (rc == 0 && !S_ISDIR(st.st_mode))
@@ -783,7 +770,7 @@ static int send_file(struct logs_run *r, int area, const struct writable *w,
 		     void *arg, struct error *e)
 {
 	const struct send *s = arg;
-	int fd = open_beneath(area, s->rel);
+	int fd = open_beneath(area, s->rel, WALK_OPEN, 0);
 	char chunk[65536];
 	struct stat st;
 	ssize_t n;

@@ -249,18 +249,6 @@ int launch_drop(const struct launch *l, const int *keep_fds, char *err,
 
 #define STDERR_ASIDE_MAX 100	/* NAME.not-a-file.1 to .99 */
 
-/* Resolution that never leaves dirfd and follows no link of any kind. */
-static int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
-{
-	struct open_how how = {
-		.flags = (uint64_t)flags, .mode = mode,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-	};
-
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-}
-
 static const char *type_name(mode_t m)
 {
 	return S_ISFIFO(m) ? "a FIFO" : S_ISLNK(m) ? "a symbolic link" :

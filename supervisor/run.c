@@ -371,5 +371,6 @@ int supervisor_run_once(struct supervisor *sv)
 	if (instance_read(&r.in) == IMSG_ERROR)
 		fprintf(stderr, "imgsupd: %s\n", r.in.error);
 	instance_cleanup(&r.in);
+	sv_seal_logs(sv);
 	return exit_status(&r);
 }

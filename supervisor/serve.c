@@ -214,6 +214,8 @@ static const char *end_reason(struct instance *in, int status)
 static void ended(struct jails *js, struct instance *in, int status)
 {
 	pool_ended(&js->pool, &in->pm, end_reason(in, status));
+	if (in->pm.served)
+		sv_seal_logs(js->sv);
 	/* An interval service that dies at once would be replaced at once. */
 	if (interval(js) && in == js->current &&
 	    now_ms() - in->pm.started_ms < QUICK_DEATH_MS)

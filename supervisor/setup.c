@@ -21,6 +21,7 @@
 
 #include "imagefile.h"
 #include "landlock.h"
+#include "seal.h"
 #include "supervisor.h"
 #include "volume.h"
 
@@ -291,6 +292,9 @@ static int make_areas(struct supervisor *sv, struct error *e)
 	struct stat st;
 
 	sv->areas = xcalloc(sv->m->n_writables, sizeof(*sv->areas));
+	sv->seal_fds = xcalloc(sv->m->n_writables, sizeof(*sv->seal_fds));
+	for (size_t i = 0; i < sv->m->n_writables; i++)
+		sv->seal_fds[i] = -1;
 	for (size_t i = 0; i < sv->m->n_writables; i++) {
 		const struct writable *w = &sv->m->writables[i];
 		struct jail_area *a = &sv->areas[i];
@@ -306,8 +310,31 @@ static int make_areas(struct supervisor *sv, struct error *e)
 		a->source = xasprintf("%s%s", sv->logs_dir, w->path);
 		if (lstat(a->source, &st) < 0 || !S_ISDIR(st.st_mode))
 			return error_bad(e, "log volume has no directory %s", w->path);
+		/* Its parents are root's: an instance cannot swap it. */
+		if (w->kind == WRITABLE_LOG &&
+		    (sv->seal_fds[i] = open(a->source, O_RDONLY | O_DIRECTORY |
+					    O_NOFOLLOW | O_CLOEXEC)) < 0)
+			return error_errno(e, "log volume: %s", w->path);
 	}
 	return 0;
+}
+
+void sv_seal_logs(struct supervisor *sv)
+{
+	for (size_t i = 0; sv->seal_fds && i < sv->m->n_writables; i++) {
+		struct seal_walk w;
+
+		if (sv->seal_fds[i] < 0)
+			continue;
+		seal_tree(sv->seal_fds[i], &w);
+		if ((w.error || w.truncated) && !sv->seal_warned) {
+			sv_log("event=warning what=seal area=%s error=\"%s\"",
+			       sv->m->writables[i].path, w.error ?
+			       strerror(w.error) : "more entries or levels than "
+			       "one walk looks at; some are not sealed");
+			sv->seal_warned = 1;
+		}
+	}
 }
 
 static const struct user *service_user(const struct manifest *m)
@@ -481,6 +508,9 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 		   mount_volumes(sv, e) < 0 || make_config(sv, e) < 0 ||
 		   open_events(sv, e) < 0) {
 		return -1;
+	} else {
+		/* What instances of earlier supervisors left. */
+		sv_seal_logs(sv);
 	}
 	if (!o->run && open_listener(sv, e) < 0)
 		return -1;
@@ -508,6 +538,10 @@ void supervisor_close(struct supervisor *sv)
 	seccomp_prog_free(&sv->cfg.plan.filter);
 	for (size_t i = 0; sv->areas && i < sv->m->n_writables; i++)
 		free((char *)sv->areas[i].source);
+	for (size_t i = 0; sv->seal_fds && i < sv->m->n_writables; i++)
+		if (sv->seal_fds[i] >= 0)
+			close(sv->seal_fds[i]);
+	free(sv->seal_fds);
 	free(sv->areas);
 	launch_free(&sv->cfg.plan);
 	free(sv->run_dir);

@@ -41,6 +41,9 @@ struct supervisor {
 	uint64_t max, per_client, pool;
 	int listen_fd, signal_fd, epoll_fd;
 	int logs_lock;		/* flock on the log volume (volume_lock) */
+	int *seal_fds;		/* per area: its directory on the log volume,
+				   for sv_seal_logs(); -1 but for log areas */
+	int seal_warned;	/* a failed seal was logged once */
 	const char *listen_addr;
 };
 
@@ -60,6 +63,13 @@ int supervisor_serve(struct supervisor *sv);
 int vm_attach(struct supervisor *sv, struct error *e);
 int vm_serve(struct supervisor *sv);
 void vm_detach(struct supervisor *sv);
+
+/*
+ * Seals the log areas (seal.h): what ended instances wrote becomes
+ * append-only. At start and after each instance that served; a seal that
+ * fails or stops at its bounds is logged once, as event=warning.
+ */
+void sv_seal_logs(struct supervisor *sv);
 
 /* Whether the manifest has log or state areas, which live on the log volume. */
 int sv_needs_logs(const struct manifest *m);
