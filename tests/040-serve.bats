@@ -236,17 +236,18 @@ refuses_past() {
 	assert_output probe
 }
 
-@test "a service that fails at once: backoff, one crashloop line, connections refused at once" {
+@test "a service that fails at once: backoff, one crashloop line, connections refused at once, recovery" {
 	stop_server
 	build_fixture crash
 	start_server "$W/out/crash.erofs"
 	# Three seconds of connections, one after another: each is over (closed
 	# by the failing service or refused) at once, none waits in a queue.
-	local n=0 slow=0 end=$((SECONDS + 3))
+	local n=0 slow=0 rc end=$((SECONDS + 3))
 	while [ "$SECONDS" -lt "$end" ]; do
-		timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && cat <&3' _ "$PORT" \
-			>/dev/null 2>&1
-		[ $? -ne 124 ] || slow=$((slow + 1))
+		rc=0
+		timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo fail >&3 && cat <&3' \
+			_ "$PORT" >/dev/null 2>&1 || rc=$?
+		[ "$rc" -ne 124 ] || slow=$((slow + 1))
 		n=$((n + 1))
 	done
 	assert_equal "$slow" 0
@@ -256,7 +257,16 @@ refuses_past() {
 	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=backoff' "$W/server.log"
 	assert_success
 	# Instances were started at the backoff's pace (250 ms, doubling), not
-	# one per connection: at most a few in those seconds.
+	# one per connection: a few in those seconds.
 	run grep -c 'event=end ' "$W/server.log"
 	assert [ "$output" -le 8 ]
+	# Once a service runs, the row of failures is over: the next instance
+	# (after the backoff, up to 10 s) is the one the fix reaches.
+	for _ in $(seq 150); do
+		[ "$(ask fix)" = fixed ] && break
+		sleep 0.1
+	done
+	run ask fix
+	assert_output fixed
+	wait_log '^imgsupd: event=recovered failures=[0-9]+$'
 }
