@@ -587,7 +587,7 @@ static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 				if (pid != service)
 					continue;	/* an orphan of it */
 				service = 0;
-				ctl_tell_exit(in->ctl, status);
+				ctl_tell_exit(in->ctl, status, 0);
 			}
 		}
 		if ((p[0].revents & (POLLIN | POLLHUP)) &&

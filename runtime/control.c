@@ -54,12 +54,15 @@ void ctl_tell(int ctl, enum ctl_type type, const char *text)
 		_exit(126);
 }
 
-void ctl_tell_exit(int ctl, int status)
+void ctl_tell_exit(int ctl, int status, unsigned long conn)
 {
-	char text[32];
+	char text[64];
 	int n = WIFSIGNALED(status) ?
 		snprintf(text, sizeof(text), "signal=%d", WTERMSIG(status)) :
 		snprintf(text, sizeof(text), "exit=%d", WEXITSTATUS(status));
+
+	if (conn)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, " conn=%lu", conn);
 
 	if (ctl_send(ctl, CTL_EXITED, text, (size_t)n, -1) < 0)
 		_exit(126);	/* as ctl_tell: nobody left to tell */

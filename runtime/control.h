@@ -17,10 +17,10 @@
  *   CTL_CONN    a connection: its              on (before the service's
  *               socket, and the                execve); it exits after
  *               variables it adds, as    CTL_EXITED  text "exit=N" or
- *               NAME=VALUE strings each        "signal=N": one service
- *               ending in NUL                  process of a session ended
- *   CTL_LISTEN  the listening socket
- *               (recycle="interval")
+ *               NAME=VALUE strings each        "signal=N" (a jail's
+ *               ending in NUL                  session: then " conn=K",
+ *   CTL_LISTEN  the listening socket           K its Kth CTL_CONN): one
+ *               (recycle="interval")           service process ended
  *   CTL_KILL    kill the service now
  *
  * The VM channel between the host and the guest init is another protocol
@@ -65,9 +65,12 @@ void ctl_tell(int ctl, enum ctl_type type, const char *text);
 
 /*
  * The instance's side: CTL_EXITED for a service process that ended with
- * wait status status, as "exit=N" or "signal=N".
+ * wait status status, as "exit=N" or "signal=N"; with conn > 0, followed by
+ * " conn=CONN", the number of the CTL_CONN (from 1) that the process served,
+ * so that the supervisor knows which connection is over (a session's
+ * processes end in any order).
  */
-void ctl_tell_exit(int ctl, int status);
+void ctl_tell_exit(int ctl, int status, unsigned long conn);
 
 /*
  * Receives one message into buf (size bytes, at least 2): *type, the

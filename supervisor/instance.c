@@ -100,19 +100,28 @@ static __attribute__((noreturn)) void run_service(const struct instance_config *
 	launch_exec(&cfg->plan, &io, ctl);
 }
 
+/* A session's service processes: each one's pid and its connection's number. */
+struct services {
+	pid_t pid[SESSION_MAX];
+	unsigned long conn[SESSION_MAX];
+	size_t n;
+};
+
 /* Reaps children; tells the supervisor of each service process that ended. */
-static void reap_services(int ctl, pid_t *pids, size_t *n)
+static void reap_services(int ctl, struct services *sp)
 {
 	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		/* Orphans of the services come to us too: they are not ours. */
-		for (size_t i = 0; i < *n; i++) {
-			if (pids[i] != pid)
+		for (size_t i = 0; i < sp->n; i++) {
+			if (sp->pid[i] != pid)
 				continue;
-			pids[i] = pids[--*n];
-			ctl_tell_exit(ctl, status);
+			ctl_tell_exit(ctl, status, sp->conn[i]);
+			sp->n--;
+			sp->pid[i] = sp->pid[sp->n];
+			sp->conn[i] = sp->conn[sp->n];
 			break;
 		}
 	}
@@ -127,8 +136,8 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 						   int ctl)
 {
 	static struct work w;
-	pid_t pids[SESSION_MAX];
-	size_t n = 0;
+	static struct services sp;
+	unsigned long conn = 0;	/* CTL_CONNs received, as the supervisor counts */
 	sigset_t mask;
 	int sfd;
 
@@ -149,19 +158,22 @@ static __attribute__((noreturn)) void session_loop(const struct instance_config 
 
 			if (read(sfd, &si, sizeof(si)) < 0 && errno != EAGAIN)
 				_exit(124);
-			reap_services(ctl, pids, &n);
+			reap_services(ctl, &sp);
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
 		if (recv_work(cfg, ctl, &w) < 0 || w.type != CTL_CONN)
 			_exit(0);	/* the supervisor is gone or done with us */
-		pid = n < SESSION_MAX ? fork() : -1;
+		conn++;
+		pid = sp.n < SESSION_MAX ? fork() : -1;
 		if (pid == 0)
 			run_service(cfg, ctl, &w);
-		if (pid < 0)
-			ctl_tell(ctl, CTL_EXITED, "exit=125");
-		else
-			pids[n++] = pid;
+		if (pid < 0) {
+			ctl_tell_exit(ctl, 125 << 8, conn);	/* as an exit status 125 */
+		} else {
+			sp.pid[sp.n] = pid;
+			sp.conn[sp.n++] = conn;
+		}
 		close(w.fd);
 	}
 }
@@ -207,6 +219,15 @@ static void take_stdio(const struct instance_config *cfg, int ctl)
 			die(ctl, "stdio");
 }
 
+
+/* Closes every descriptor from 3 up but keep. 0, or -1 with errno. */
+static int close_fds_but(int keep)
+{
+	if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) < 0)
+		return -1;
+	return (int)syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+}
+
 static __attribute__((noreturn)) void child_main(const struct instance_config *shared,
 						 int ctl)
 {
@@ -225,6 +246,13 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 	/* Die with the supervisor: no instance outlives it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		die(ctl, "PR_SET_PDEATHSIG");
+	/*
+	 * The clone has the supervisor's descriptors, among them its copies
+	 * of other clients' connections: held here, they would keep those
+	 * open after their service ended. Only the control socket is ours.
+	 */
+	if (close_fds_but(ctl) < 0)
+		die(ctl, "close_range");
 	/* The supervisor puts us into our cgroup, then says go. */
 	if (ctl_recv(ctl, 0, &type, err, sizeof(err), &len, NULL) != 1 ||
 	    type != CTL_GO)
@@ -337,6 +365,29 @@ static void printable(char *buf, size_t len, char *out, size_t n)
 	snprintf(out, n, "%.*s", (int)len, buf);
 }
 
+/*
+ * A session's CTL_EXITED: "exit=N conn=K" or "signal=N conn=K", K one of
+ * the connections it was given. Sets exited_conn and exited_ok; -1 for
+ * anything else. The connection may be over already (its client closed
+ * it): the caller looks it up.
+ */
+static int parse_exited(struct instance *in, const char *text)
+{
+	unsigned long conn;
+	int code, end = 0;
+
+	if (sscanf(text, "exit=%d conn=%lu%n", &code, &conn, &end) == 2 && !text[end])
+		in->exited_ok = code == 0;
+	else if (sscanf(text, "signal=%d conn=%lu%n", &code, &conn, &end) == 2 && !text[end])
+		in->exited_ok = 0;
+	else
+		return -1;
+	if (conn == 0 || conn > in->pm.served)
+		return -1;
+	in->exited_conn = conn;
+	return 0;
+}
+
 enum instance_msg instance_read(struct instance *in)
 {
 	char buf[CTL_TEXT_MAX];
@@ -360,11 +411,7 @@ enum instance_msg instance_read(struct instance *in)
 		printable(buf, len, in->error, sizeof(in->error));
 		return IMSG_ERROR;
 	case CTL_EXITED:
-		if (in->pm.active == 0)
-			return IMSG_BAD;
-		if (--in->pm.active == 0)
-			in->pm.idle_since_ms = now_ms();
-		return IMSG_EXITED;
+		return parse_exited(in, buf) < 0 ? IMSG_BAD : IMSG_EXITED;
 	default:
 		return IMSG_BAD;
 	}

@@ -44,6 +44,23 @@ struct instance_config {
  * setting up), READY (waiting for work), BUSY (serving), DEAD (reaped);
  * a jail is never STOPPING: a killed one keeps its state until reaped.
  */
+struct instance;
+
+/*
+ * A connection the instance serves, as the supervisor keeps it (serve.c):
+ * its own copy of the client's socket, held until the connection counts no
+ * more. The client cannot see the end of a connection whose service closes
+ * or exits before our copy is closed, so it cannot come back before the
+ * caps have let go of the connection.
+ */
+struct jail_conn {
+	struct instance *in;
+	unsigned long no;	/* the instance's CTL_CONN number, from 1 */
+	int fd;
+	uint64_t since_ms;	/* handed over */
+	int closing;		/* its client sent its end (counted in pm.closing) */
+};
+
 struct instance {
 	struct pool_member pm;
 	pid_t pid;
@@ -51,6 +68,11 @@ struct instance {
 	struct cgroup cg;
 	char error[JAIL_ERR_MAX];
 	char warning[JAIL_ERR_MAX];	/* CTL_READY's text: what it mended */
+	struct jail_conn **conns;	/* the connections it serves now */
+	size_t n_conns;
+	/* IMSG_EXITED: which connection's service process ended, and how */
+	unsigned long exited_conn;
+	int exited_ok;		/* exit=0 */
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -70,7 +92,8 @@ enum instance_msg {
 	IMSG_BAD,	/* a message out of turn or malformed: kill it */
 	IMSG_READY,	/* CTL_READY: the instance is in the pool */
 	IMSG_ERROR,	/* CTL_ERROR: in->error says why it cannot go on */
-	IMSG_EXITED,	/* CTL_EXITED: one of a session's connections ended */
+	IMSG_EXITED,	/* CTL_EXITED: the service process of a session's
+			   connection exited_conn ended (exited_ok: exit=0) */
 };
 
 /* Reads one message from the instance, without waiting, and checks it. */

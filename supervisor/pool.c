@@ -9,6 +9,7 @@
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 10000
+#define CRASHLOOP_FAILURES 3	/* in a row: instances cannot start, logged */
 #define TICK_MS 1000		/* the serving loops wake at least this often */
 
 void pool_service_config(const struct supervisor *sv, struct pool_config *c)
@@ -47,13 +48,36 @@ size_t pool_count(const struct pool *p, enum member_state st)
 	return n;
 }
 
-/* Busy members of one client: its instances, under connection recycling. */
+/*
+ * Whether m counts against the caps: a session, idle or not; under
+ * connection recycling, an instance whose connection is not over. One
+ * whose client is gone but that still runs (it finishes its work) counts
+ * no more: its client may come back at once. It still takes its place in
+ * the pool's room (pool_refill), so that their number stays bounded.
+ */
+static int holds_client(const struct pool *p, const struct pool_member *m)
+{
+	return m->state == MEMBER_BUSY &&
+	       (p->cfg.recycle != RECYCLE_CONNECTION || m->active > 0);
+}
+
+/* Members that count against max (see holds_client). */
+static size_t count_held(const struct pool *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += holds_client(p, p->m[i]);
+	return n;
+}
+
+/* Members of one client that count: its instances, under connection recycling. */
 static size_t count_client(const struct pool *p, const char *ip)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->n; i++)
-		n += p->m[i]->state == MEMBER_BUSY && !strcmp(p->m[i]->client, ip);
+		n += holds_client(p, p->m[i]) && !strcmp(p->m[i]->client, ip);
 	return n;
 }
 
@@ -94,20 +118,48 @@ static struct pool_member *find_ready(struct pool *p)
  * An instance that cannot start (a setup error, a service that dies at
  * once, a guest that does not boot) would otherwise be replaced in a tight
  * loop, filling the log and the log volume: new instances wait, longer
- * after each failure in a row.
+ * after each failure in a row. Only a success ends the row (pool_success):
+ * an instance that gets ready and then fails is a failure too, or a
+ * service that cannot run would be retried every 250 ms for ever.
  */
 void pool_backoff(struct pool *p)
 {
+	p->failures++;
 	p->backoff_ms = p->backoff_ms ? 2 * p->backoff_ms : BACKOFF_FIRST_MS;
 	if (p->backoff_ms > BACKOFF_MAX_MS)
 		p->backoff_ms = BACKOFF_MAX_MS;
 	p->spawn_after_ms = now_ms() + p->backoff_ms;
 	sv_log("event=backoff delay_ms=%llu", (unsigned long long)p->backoff_ms);
+	if (p->failures >= CRASHLOOP_FAILURES && !p->crashloop) {
+		p->crashloop = 1;
+		sv_log("event=crashloop failures=%lu delay_ms=%llu", p->failures,
+		       (unsigned long long)p->backoff_ms);
+	}
+}
+
+void pool_success(struct pool *p)
+{
+	if (p->crashloop)
+		sv_log("event=recovered failures=%lu", p->failures);
+	p->crashloop = 0;
+	p->failures = 0;
+	p->backoff_ms = 0;
 }
 
 int pool_may_spawn(const struct pool *p)
 {
 	return !p->draining && now_ms() >= p->spawn_after_ms;
+}
+
+/*
+ * Whether a connection that finds no ready member has nothing to wait for:
+ * none is being prepared, and failures hold new ones back. It is refused
+ * then rather than left to wait out the backoff (up to 10 s) in the queue.
+ */
+static int nothing_coming(const struct pool *p)
+{
+	return p->backoff_ms && !pool_may_spawn(p) &&
+	       pool_count(p, MEMBER_STARTING) == 0;
 }
 
 struct pool_member *pool_spawn(struct pool *p)
@@ -158,26 +210,108 @@ static void hand_over(struct pool *p, struct pool_member *m, struct pool_conn *c
 	}
 }
 
-/* A connection: to its client's session, a ready member, or the queue. */
-static void dispatch(struct pool *p, struct pool_conn *c)
+/* Connections of members that count (of ip's, or all: NULL) whose client
+ * hung up while their service still finishes. */
+static unsigned count_closing(const struct pool *p, const char *ip)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (holds_client(p, p->m[i]) && (!ip || !strcmp(p->m[i]->client, ip)))
+			n += p->m[i]->closing;
+	return n;
+}
+
+/*
+ * Admits c: to its client's session, a ready member, or the queue. NULL
+ * when done so; else why it may not come in now (max, per-client,
+ * backoff, queue), c untouched.
+ */
+static const char *admit(struct pool *p, struct pool_conn *c)
 {
 	const struct pool_config *cfg = &p->cfg;
 	struct pool_member *m;
 
 	if (cfg->recycle == RECYCLE_SESSION && (m = session_of(p, c->ip))) {
 		if (m->active + m->queued >= cfg->per_client)
-			return pool_refuse(c, "per-client");
-		return hand_over(p, m, c);
+			return "per-client";
+		hand_over(p, m, c);
+		return NULL;
 	}
-	if (pool_count(p, MEMBER_BUSY) + p->n_queue >= cfg->max)
-		return pool_refuse(c, "max");
+	if (count_held(p) + p->n_queue >= cfg->max)
+		return "max";
 	if (cfg->recycle == RECYCLE_CONNECTION && count_client(p, c->ip) >= cfg->per_client)
-		return pool_refuse(c, "per-client");
-	if ((m = find_ready(p)))
-		return hand_over(p, m, c);
+		return "per-client";
+	if ((m = find_ready(p))) {
+		hand_over(p, m, c);
+		return NULL;
+	}
+	if (nothing_coming(p))
+		return "backoff";
 	if (p->n_queue >= MAX_PENDING)
-		return pool_refuse(c, "queue");
+		return "queue";
 	p->queue[p->n_queue++] = *c;
+	return NULL;
+}
+
+/*
+ * Whether c, over a cap (why), is to wait rather than be refused: the cap
+ * is full only of connections that their client has closed (as far as we
+ * can see: it sent its end), whose service is finishing. From the client's
+ * side it is under its cap; its connection waits for them to end.
+ */
+static int may_wait(const struct pool *p, const struct pool_conn *c, const char *why)
+{
+	if (!strcmp(why, "per-client"))
+		return count_closing(p, c->ip) > 0;
+	/* Under session recycling max counts sessions, which stay. */
+	if (!strcmp(why, "max") && p->cfg.recycle == RECYCLE_CONNECTION)
+		return count_closing(p, NULL) > 0;
+	return 0;
+}
+
+static void dispatch(struct pool *p, struct pool_conn *c)
+{
+	const char *why = admit(p, c);
+
+	if (!why)
+		return;
+	/* Over a cap: the backend may not have seen the end of connections
+	 * that are over by now. */
+	if (p->ops->recheck && (!strcmp(why, "per-client") || !strcmp(why, "max"))) {
+		p->ops->recheck(p, strcmp(why, "max") ? c->ip : NULL);
+		if (!(why = admit(p, c)))
+			return;
+	}
+	if (may_wait(p, c, why) && p->n_waiting < MAX_PENDING) {
+		p->waiting[p->n_waiting++] = *c;
+		return;
+	}
+	pool_refuse(c, why);
+}
+
+/*
+ * The connections waiting for connections of theirs to end, again: in
+ * when a cap lets them, on waiting while the cap is full of closed ones,
+ * refused when it is not or after queue_timeout_ms.
+ */
+static void serve_waiting(struct pool *p, uint64_t now)
+{
+	size_t n = p->n_waiting, kept = 0;
+
+	p->n_waiting = 0;	/* admit() may not add to it: it never does */
+	for (size_t i = 0; i < n; i++) {
+		struct pool_conn c = p->waiting[i];
+		const char *why = admit(p, &c);
+
+		if (!why)
+			continue;
+		if (may_wait(p, &c, why) && now - c.since_ms < p->cfg.queue_timeout_ms)
+			p->waiting[kept++] = c;
+		else
+			pool_refuse(&c, why);
+	}
+	p->n_waiting = kept;
 }
 
 void pool_accept(struct pool *p)
@@ -204,21 +338,24 @@ static struct pool_conn dequeue(struct pool *p)
 
 /*
  * Connections wait in the queue only while members are being prepared.
- * When none can be (instances fail to start), they are not kept forever.
+ * When none can be (instances fail to start), they are not kept forever:
+ * refused at once while failures hold new members back, else after
+ * queue_timeout_ms.
  */
 static void serve_queue(struct pool *p, uint64_t now)
 {
 	while (p->n_queue) {
 		struct pool_member *m = find_ready(p);
 		struct pool_conn c;
+		int none = !m && nothing_coming(p);
 
-		if (!m && now - p->queue[0].since_ms < p->cfg.queue_timeout_ms)
+		if (!m && !none && now - p->queue[0].since_ms < p->cfg.queue_timeout_ms)
 			break;
 		c = dequeue(p);
 		if (m)
 			hand_over(p, m, &c);
 		else
-			pool_refuse(&c, "no-instance");
+			pool_refuse(&c, none ? "backoff" : "no-instance");
 	}
 }
 
@@ -227,21 +364,21 @@ void pool_serve_queue(struct pool *p)
 	serve_queue(p, now_ms());
 }
 
+
 /* ---- what the backend tells ---- */
 
 void pool_ready(struct pool *p, struct pool_member *m)
 {
+	(void)p;
 	m->state = MEMBER_READY;
 	m->deadline_ms = 0;	/* the ready deadline; the wall limit comes with a client */
-	p->backoff_ms = 0;
 }
 
 void pool_conn_done(struct pool *p, struct pool_member *m)
 {
+	(void)p;
 	if (m->active && --m->active == 0)
 		m->idle_since_ms = now_ms();
-	if (p->cfg.recycle == RECYCLE_CONNECTION)
-		p->ops->stop(p, m, "exit");
 }
 
 void pool_ended(struct pool *p, struct pool_member *m, const char *fallback)
@@ -287,6 +424,8 @@ void pool_drain(struct pool *p, const char *why)
 	sv_close_listener(p->sv);
 	while (p->n_queue)
 		close(p->queue[--p->n_queue].fd);
+	while (p->n_waiting)
+		close(p->waiting[--p->n_waiting].fd);
 	stop_idle(p, "drain");
 }
 
@@ -346,6 +485,7 @@ void pool_tick(struct pool *p)
 {
 	uint64_t now = now_ms();
 
+	serve_waiting(p, now);
 	serve_queue(p, now);
 	for (size_t i = 0; i < p->n; i++)
 		check_member(p, p->m[i], now);
@@ -376,5 +516,11 @@ int pool_timeout(const struct pool *p, uint64_t backend_ms)
 		next = p->drain_deadline_ms;
 	if (p->spawn_after_ms > now && p->spawn_after_ms < next)
 		next = p->spawn_after_ms;
+	for (size_t i = 0; i < p->n_waiting; i++) {
+		uint64_t t = p->waiting[i].since_ms + p->cfg.queue_timeout_ms;
+
+		if (t > now && t < next)
+			next = t;
+	}
 	return next > now ? (int)(next - now) : 0;
 }

@@ -64,6 +64,8 @@ struct pool_member {
 	unsigned queued;	/* connections its backend holds for it, not yet
 				   served: they count toward per-client */
 	unsigned served;	/* connections it was given */
+	unsigned closing;	/* of active: closed by their client (it sent
+				   its end), their service still finishing */
 	int retired;		/* takes no more clients (SIGHUP, interval) */
 	const char *reason;	/* why it ended, for the end line; NULL: on its own */
 	char status[32];	/* how it ended: "exit:0", "signal:9"; "": unknown */
@@ -108,8 +110,9 @@ struct pool_ops {
 	 * when it serves its client's connections one at a time) counted; the
 	 * pool then sets the wall deadline from started_ms. Otherwise -1,
 	 * having stopped m with a reason (or refused c with pool_refuse()).
-	 * A backend that relays (a VM, a jail whose service listens itself)
-	 * calls pool_conn_done() when each connection is over.
+	 * The backend calls pool_conn_done() when each connection is over,
+	 * before its client can see that (a jail's backend keeps a copy of
+	 * the socket until then, a VM's relays it).
 	 */
 	int (*hand_over)(struct pool *p, struct pool_member *m,
 			 struct pool_conn *c);
@@ -128,6 +131,14 @@ struct pool_ops {
 	 * pool stops it as stale and looks for another.
 	 */
 	int (*stale)(struct pool *p, const struct pool_member *m);
+	/*
+	 * Optional. A connection of client ip (NULL: of anyone) is over a
+	 * cap: look again, now, at the connections that count (of ip's
+	 * members, or all), and call pool_conn_done() for those that are
+	 * over. The end of a connection may not have been reported yet when
+	 * its client already saw it and came back.
+	 */
+	void (*recheck)(struct pool *p, const char *ip);
 	/*
 	 * Optional. m missed its ready deadline: log what the backend knows
 	 * of why (a VM's console). The pool then stops it as boot-timeout.
@@ -158,11 +169,17 @@ struct pool {
 	size_t n;
 	struct pool_conn queue[MAX_PENDING];	/* oldest first */
 	size_t n_queue;
+	/* Over a cap full of connections their client closed: waiting for
+	 * those to end (pool_serve_waiting), oldest first. */
+	struct pool_conn waiting[MAX_PENDING];
+	size_t n_waiting;
 	unsigned long next_id;
 	int draining;
 	uint64_t drain_deadline_ms;
 	uint64_t spawn_after_ms;	/* no new member before then */
 	uint64_t backoff_ms;		/* after failures: 250 ms, doubling to 10 s */
+	unsigned long failures;		/* in a row, since the last success */
+	int crashloop;			/* 3 failures in a row: logged */
 };
 
 /*
@@ -187,14 +204,17 @@ void pool_refill(struct pool *p);
 /*
  * Accepts every connection waiting on the listening socket and admits
  * each: to its client's session, to a ready member, to the queue, or
- * refused (max, per-client, queue). Then refills.
+ * refused (max, per-client, queue, backoff). Over max or per-client only
+ * because connections that their client closed have not ended yet, it
+ * waits for them instead (at most queue_timeout_ms). Then refills.
  */
 void pool_accept(struct pool *p);
 /* Gives queued connections to ready members, oldest first; refuses those
  * that waited queue_timeout_ms (no-instance). */
 void pool_serve_queue(struct pool *p);
 /*
- * After every wake-up: the queue, then each member's deadlines (drain,
+ * After every wake-up: the waiting connections, the queue, then each
+ * member's deadlines (drain,
  * ready, wall or grace, idle), the end of a drain, and a refill.
  */
 void pool_tick(struct pool *p);
@@ -221,11 +241,15 @@ int pool_finished(const struct pool *p);
 
 /* ---- what the backend tells the pool ---- */
 
-/* m, STARTING, is prepared: READY, no deadline, and the backoff reset. */
+/* m, STARTING, is prepared: READY, no deadline. The backoff stays: the
+ * service may yet fail to run in it (pool_success ends a backoff). */
 void pool_ready(struct pool *p, struct pool_member *m);
 /*
- * One of m's connections is over: idle from now when it was the last.
- * Connection recycling: m is stopped (exit).
+ * One of m's connections is over: it counts against the caps no more (a
+ * connection-recycled member serves nobody then), and m is idle from now
+ * when it was the last. The backend calls it before its client can see
+ * the connection's end. Ending the member is the backend's (a VM's
+ * connection ends with its VM; a jail's service may still finish).
  */
 void pool_conn_done(struct pool *p, struct pool_member *m);
 /*
@@ -234,8 +258,16 @@ void pool_conn_done(struct pool *p, struct pool_member *m);
  * m->status or "-"; then forgets m, which the backend frees.
  */
 void pool_ended(struct pool *p, struct pool_member *m, const char *fallback);
-/* A failed start: no new member for 250 ms, doubling up to 10 s. */
+/*
+ * A failed start (a setup error, a service that fails right after it
+ * started): no new member for 250 ms, doubling up to 10 s with each failure
+ * in a row; the third in a row logs event=crashloop, once. Meanwhile a connection
+ * that finds no ready member, none being prepared, is refused (backoff).
+ */
 void pool_backoff(struct pool *p);
+/* A member did its work (a guest booted, a service ran): the row of
+ * failures ends, the backoff with it; event=recovered after a crashloop. */
+void pool_success(struct pool *p);
 /* Whether a new member may be started now (not draining, not backing off). */
 int pool_may_spawn(const struct pool *p);
 /* Closes c, logged as event=refused with why. */

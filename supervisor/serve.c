@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -34,6 +36,7 @@
 struct jails {
 	struct pool pool;
 	struct supervisor *sv;
+	int conn_epoll;		/* our copies of the connections being served */
 	uint64_t next_period_ms;	/* interval: when to recycle */
 	struct instance *current;	/* interval: the one with the socket */
 	struct instance *next;		/* interval: the one taking over */
@@ -78,21 +81,166 @@ static struct pool_member *jail_spawn(struct pool *p, unsigned long id)
 	return &in->pm;
 }
 
+/* ---- the connections being served ---- */
+
+/*
+ * Keeps c's socket as the connection of in that the instance numbers
+ * in->pm.served, watched for its end (EPOLLHUP: both directions shut, or
+ * reset) and its client's end (EPOLLRDHUP). One that cannot be watched is
+ * closed at once: it then counts until its service process ends.
+ */
+static void conn_keep(struct jails *js, struct instance *in, struct pool_conn *c)
+{
+	struct jail_conn *jc = xcalloc(1, sizeof(*jc));
+	/* EPOLLHUP and EPOLLERR come unasked: the end. EPOLLRDHUP, the
+	 * client's end sent, does not end it: the service may answer still. */
+	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = jc };
+
+	*jc = (struct jail_conn){ .in = in, .no = in->pm.served, .fd = c->fd,
+				  .since_ms = now_ms() };
+	if (epoll_ctl(js->conn_epoll, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		sv_log("event=error what=epoll error=\"%s\"", strerror(errno));
+		close(c->fd);
+		jc->fd = -1;
+	}
+	in->conns = xrealloc(in->conns, (in->n_conns + 1) * sizeof(*in->conns));
+	in->conns[in->n_conns++] = jc;
+	c->fd = -1;
+}
+
+/* Forgets jc: out of the epoll set first (the service may still hold the
+ * socket, and epoll would keep reporting it), then closed. */
+static void conn_forget(struct jails *js, struct jail_conn *jc)
+{
+	struct instance *in = jc->in;
+
+	if (jc->closing)
+		in->pm.closing--;
+	if (jc->fd >= 0) {
+		epoll_ctl(js->conn_epoll, EPOLL_CTL_DEL, jc->fd, NULL);
+		close(jc->fd);
+	}
+	for (size_t i = 0; i < in->n_conns; i++)
+		if (in->conns[i] == jc) {
+			in->conns[i] = in->conns[--in->n_conns];
+			break;
+		}
+	free(jc);
+}
+
+/*
+ * jc is over: its client hung up, or its service process ended. It counts
+ * no more, and only then is our copy closed: a client that waits for the
+ * end of its connection before it opens the next one finds the caps
+ * already free.
+ */
+static void conn_over(struct jails *js, struct jail_conn *jc)
+{
+	struct pool_member *m = &jc->in->pm;
+
+	conn_forget(js, jc);
+	if (m->state == MEMBER_BUSY)
+		pool_conn_done(&js->pool, m);
+}
+
+/* The connection numbered no of in, if it is not over yet. */
+static struct jail_conn *conn_find(const struct instance *in, unsigned long no)
+{
+	for (size_t i = 0; i < in->n_conns; i++)
+		if (in->conns[i]->no == no)
+			return in->conns[i];
+	return NULL;
+}
+
+/*
+ * jc's client sent its end, its service not yet: jc still counts, but a
+ * connection of its client's over a cap waits for it (pool.h, pool_accept).
+ * Watched from now on only for its end.
+ */
+static void conn_closing(struct jails *js, struct jail_conn *jc)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = jc };
+
+	if (jc->closing)
+		return;
+	jc->closing = 1;
+	jc->in->pm.closing++;
+	if (epoll_ctl(js->conn_epoll, EPOLL_CTL_MOD, jc->fd, &ev) < 0)
+		sv_log("event=error what=epoll error=\"%s\"", strerror(errno));
+}
+
+/* Every connection whose client hung up or sent its end, without waiting. */
+static void conns_settle(struct jails *js)
+{
+	struct epoll_event ev[64];
+	int n;
+
+	while ((n = epoll_wait(js->conn_epoll, ev, 64, 0)) > 0)
+		for (int i = 0; i < n; i++) {
+			if (ev[i].events & (EPOLLHUP | EPOLLERR))
+				conn_over(js, ev[i].data.ptr);
+			else
+				conn_closing(js, ev[i].data.ptr);
+		}
+}
+
+/*
+ * Looks at jc's socket now. The kernel may hold the client's end in the
+ * socket's backlog while a service process is in a call on it: reading
+ * TCP_INFO takes the socket's lock, which runs the backlog.
+ */
+static void conn_look(struct jails *js, struct jail_conn *jc)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	struct pollfd pf = { .fd = jc->fd, .events = POLLRDHUP };
+
+	if (jc->fd < 0)
+		return;
+	/* Only for its side effect: should it fail, poll() sees what it can. */
+	(void)getsockopt(jc->fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+	if (poll(&pf, 1, 0) <= 0)
+		return;	/* nothing new, or nothing to learn (a failed poll) */
+	if (pf.revents & (POLLHUP | POLLERR | POLLNVAL))
+		conn_over(js, jc);
+	else if (pf.revents & POLLRDHUP)
+		conn_closing(js, jc);
+}
+
+/* The pool's recheck: the connections of ip's members (NULL: all). */
+static void jail_recheck(struct pool *p, const char *ip)
+{
+	struct jails *js = jails_of(p);
+
+	conns_settle(js);
+	for (size_t i = 0; i < p->n; i++) {
+		struct instance *in = instance_of(p->m[i]);
+
+		if (p->m[i]->state != MEMBER_BUSY || (ip && strcmp(p->m[i]->client, ip)))
+			continue;
+		/* From the end: conn_over() takes a connection out of the array. */
+		for (size_t k = in->n_conns; k-- > 0;)
+			if (k < in->n_conns && !in->conns[k]->closing)
+				conn_look(js, in->conns[k]);
+	}
+}
+
 /*
  * Sends the connection to the jail (a session's init forks a service for
- * each; any other execs it). Our copy is closed either way.
+ * each; any other execs it), keeping our copy while it is served.
  */
 static int jail_hand_over(struct pool *p, struct pool_member *m,
 			  struct pool_conn *c)
 {
 	struct instance *in = instance_of(m);
-	int rc = instance_handoff(in, c->fd, 0, &c->remote, &c->local);
 
-	(void)p;
-	if (rc < 0)
+	if (instance_handoff(in, c->fd, 0, &c->remote, &c->local) < 0) {
 		instance_kill(in, "handoff");
-	close(c->fd);
-	return rc;
+		close(c->fd);
+		return -1;
+	}
+	conn_keep(jails_of(p), in, c);
+	return 0;
 }
 
 /* SIGKILL to the init takes its whole PID namespace; reap() then ends it. */
@@ -106,6 +254,7 @@ static const struct pool_ops jail_ops = {
 	.spawn = jail_spawn,
 	.hand_over = jail_hand_over,
 	.stop = jail_stop,
+	.recheck = jail_recheck,
 };
 
 /* ---- interval recycling ---- */
@@ -146,6 +295,33 @@ static void start_period(struct jails *js)
 
 /* ---- control sockets, reaping ---- */
 
+/*
+ * Whether a service that ended ms after it was given its connection, with
+ * ok saying it exited 0, is one that cannot run: it died at once, failing.
+ * One in a row starts a backoff (pool_backoff); a service that ran ends it.
+ */
+static void judge_run(struct jails *js, uint64_t ms, int ok)
+{
+	if (!ok && ms < QUICK_DEATH_MS)
+		pool_backoff(&js->pool);
+	else
+		pool_success(&js->pool);
+}
+
+/* A session's service process ended: its connection is over, if it was not. */
+static void exited(struct jails *js, struct instance *in)
+{
+	struct jail_conn *jc = conn_find(in, in->exited_conn);
+
+	if (!jc)
+		return;	/* its client hung up before: already over */
+	/* The first run of a session tells whether its service can run;
+	 * later ones may fail for the session's own reasons (its pids). */
+	if (jc->no == 1)
+		judge_run(js, now_ms() - jc->since_ms, in->exited_ok);
+	conn_over(js, jc);
+}
+
 static void on_control(struct jails *js, struct instance *in)
 {
 	switch (instance_read(in)) {
@@ -164,8 +340,10 @@ static void on_control(struct jails *js, struct instance *in)
 		instance_kill(in, "error");
 		pool_backoff(&js->pool);
 		break;
-	case IMSG_NONE:
 	case IMSG_EXITED:
+		exited(js, in);
+		break;
+	case IMSG_NONE:
 		break;
 	case IMSG_BAD:
 		/* The instance is not to be trusted any more. */
@@ -192,8 +370,10 @@ static struct instance *find_pid(const struct jails *js, pid_t pid)
 
 /*
  * The init's wait status as the end line shows it, in in->pm.status, and
- * the reason to give when it has none and the line is written: memory
- * when the cgroup saw an OOM kill, else exit or signal.
+ * the reason to give when it has none: memory when the cgroup saw an OOM
+ * kill, else exit or signal. A member that never served and that we did
+ * not end was ended from outside (kill -9 of its init): it gets a line
+ * too, as killed (or exit, should its init have exited).
  */
 static const char *end_reason(struct instance *in, int status)
 {
@@ -203,28 +383,53 @@ static const char *end_reason(struct instance *in, int status)
 		snprintf(m->status, sizeof(m->status), "exit:%d", WEXITSTATUS(status));
 	else
 		snprintf(m->status, sizeof(m->status), "signal:%d", WTERMSIG(status));
-	if (m->reason || !m->served)
+	if (m->reason)
 		return NULL;
+	if (!m->served) {
+		m->reason = WIFEXITED(status) ? "exit" : "killed";
+		return NULL;
+	}
 	if (cgroup_oom(&in->cg))
 		return "memory";
 	return WIFEXITED(status) ? "exit" : "signal";
 }
 
+/*
+ * An instance that served and ended on its own: whether its service could
+ * run (judge_run). An interval service that dies at once would be
+ * replaced at once, whatever its status.
+ */
+static void judge_end(struct jails *js, const struct instance *in, int status,
+		      int unbidden)
+{
+	uint64_t ran = now_ms() - in->pm.started_ms;
+
+	if (interval(js)) {
+		if (in == js->current && ran < QUICK_DEATH_MS)
+			pool_backoff(&js->pool);
+	} else if (js->sv->cfg.recycle == RECYCLE_CONNECTION && unbidden) {
+		judge_run(js, ran, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
 /* A reaped init: its end logged, its leftovers removed. */
 static void ended(struct jails *js, struct instance *in, int status)
 {
+	int unbidden = in->pm.served && !in->pm.reason;
+
 	pool_ended(&js->pool, &in->pm, end_reason(in, status));
 	if (in->pm.served)
 		sv_seal_logs(js->sv);
-	/* An interval service that dies at once would be replaced at once. */
-	if (interval(js) && in == js->current &&
-	    now_ms() - in->pm.started_ms < QUICK_DEATH_MS)
-		pool_backoff(&js->pool);
+	judge_end(js, in, status, unbidden);
 	in->pm.state = MEMBER_DEAD;
 	if (in == js->current)
 		js->current = NULL;
 	if (in == js->next)
 		js->next = NULL;
+	/* Out of the pool, it counts no more: its clients may see the end. */
+	while (in->n_conns)
+		conn_forget(js, in->conns[0]);
+	free(in->conns);
 	instance_cleanup(in);
 	free(in);
 }
@@ -246,10 +451,12 @@ static void reap(struct jails *js)
 static void accept_all(struct jails *js)
 {
 	/*
-	 * Instances that ended but are not reaped yet would still count
-	 * against the caps: reap first, so a client that opens its next
-	 * connection as soon as the last one closed is not refused.
+	 * Connections whose client hung up, and instances that ended but
+	 * are not reaped yet, would still count against the caps: both
+	 * first, so a client that opens its next connection as soon as the
+	 * last one closed is not refused.
 	 */
+	conns_settle(js);
 	reap(js);
 	pool_accept(&js->pool);
 }
@@ -311,6 +518,11 @@ static void check_deadlines(struct jails *js)
 
 	pool_tick(&js->pool);
 	now = now_ms();
+	/* An interval service that has run a while can run: the row of
+	 * failures is over. */
+	if (interval(js) && js->current && js->pool.backoff_ms &&
+	    now - js->current->pm.started_ms >= QUICK_DEATH_MS)
+		pool_success(&js->pool);
 	if (interval(js) &&
 	    ((js->next_period_ms && now >= js->next_period_ms) || !js->current))
 		start_period(js);
@@ -337,6 +549,8 @@ static void loop(struct jails *js)
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &sv->signal_fd)
 				on_signals(js);
+			else if (ev[i].data.ptr == &js->conn_epoll)
+				conns_settle(js);
 			else if (ev[i].data.ptr == &sv->listen_fd)
 				accept_all(js);
 			else
@@ -365,7 +579,9 @@ int supervisor_serve(struct supervisor *sv)
 	cfg.accept_flags = 0;	/* the service gets a blocking socket */
 	pool_init(&js.pool, sv, &jail_ops, &cfg);
 	js.sv = sv;
-	if (watch(sv, sv->signal_fd, &sv->signal_fd) < 0 ||
+	if ((js.conn_epoll = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    watch(sv, js.conn_epoll, &js.conn_epoll) < 0 ||
+	    watch(sv, sv->signal_fd, &sv->signal_fd) < 0 ||
 	    (sv->cfg.recycle != RECYCLE_INTERVAL &&
 	     watch(sv, sv->listen_fd, &sv->listen_fd) < 0)) {
 		sv_log("event=error what=epoll error=\"%s\"", strerror(errno));

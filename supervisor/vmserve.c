@@ -226,8 +226,8 @@ static void open_conn(struct vmi *v)
 static void conn_done(struct vmserve *vs, struct vmi *v)
 {
 	close_conn(&v->cur);
-	pool_conn_done(&vs->pool, &v->pm);	/* connection recycling: stopped */
-	if (v->chan_eof) {
+	pool_conn_done(&vs->pool, &v->pm);
+	if (vs->pool.cfg.recycle == RECYCLE_CONNECTION || v->chan_eof) {
 		stop(vs, v, "exit");	/* the guest is gone: no next connection */
 	} else if (v->pm.state == MEMBER_BUSY && v->pm.queued) {
 		v->cur = v->queue[0];
@@ -271,6 +271,7 @@ static int on_frame(struct vmserve *vs, struct vmi *v, const struct channel_fram
 		if (v->pm.state != MEMBER_STARTING)
 			return -1;
 		pool_ready(&vs->pool, &v->pm);
+		pool_success(&vs->pool);	/* what failed before was the boot */
 		sv_log("event=ready instance=%lu boot_ms=%llu", v->pm.id,
 		       (unsigned long long)(now_ms() - v->pm.created_ms));
 		return 0;

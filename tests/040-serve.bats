@@ -304,3 +304,56 @@ plant_at_stderr() {
 	assert_success
 	assert_output still-here
 }
+
+@test "a pool instance killed from outside is logged as killed and replaced" {
+	# The readiness probe's instance is over first: what is left are the
+	# pool's instances, the supervisor's children, none of them serving.
+	wait_log 'event=end instance=[0-9]+ client=127\.0\.0\.1:[0-9]+ recycle=connection served=1 '
+	victim=$(pgrep -P "$SERVER" | head -n 1)
+	[ -n "$victim" ]
+	kill -KILL "$victim"
+	wait_log 'event=end instance=[0-9]+ client=- recycle=connection served=0 duration_ms=[0-9]+ status=signal:9 reason=killed$'
+	# Replaced: the pool (2) is full again, and the server serves.
+	for _ in $(seq 50); do
+		[ "$(pgrep -P "$SERVER" | grep -vcx "$victim")" -ge 2 ] && break
+		sleep 0.1
+	done
+	assert [ "$(pgrep -P "$SERVER" | grep -vcx "$victim")" -ge 2 ]
+	run ask hostname
+	assert_output probe
+}
+
+@test "a service that fails at once: backoff, one crashloop line, connections refused at once, recovery" {
+	stop_server
+	build_fixture crash
+	start_server "$W/out/crash.erofs"
+	# Three seconds of connections, one after another: each is over (closed
+	# by the failing service or refused) at once, none waits in a queue.
+	local n=0 slow=0 rc end=$((SECONDS + 3))
+	while [ "$SECONDS" -lt "$end" ]; do
+		rc=0
+		timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo fail >&3 && cat <&3' \
+			_ "$PORT" >/dev/null 2>&1 || rc=$?
+		[ "$rc" -ne 124 ] || slow=$((slow + 1))
+		n=$((n + 1))
+	done
+	assert_equal "$slow" 0
+	assert [ "$n" -ge 20 ]
+	run grep -cE '^imgsupd: event=crashloop failures=3 delay_ms=[0-9]+$' "$W/server.log"
+	assert_output 1
+	run grep -E 'event=refused client=127\.0\.0\.1:[0-9]+ reason=backoff' "$W/server.log"
+	assert_success
+	# Instances were started at the backoff's pace (250 ms, doubling), not
+	# one per connection: a few in those seconds.
+	run grep -c 'event=end ' "$W/server.log"
+	assert [ "$output" -le 8 ]
+	# Once a service runs, the row of failures is over: the next instance
+	# (after the backoff, up to 10 s) is the one the fix reaches.
+	for _ in $(seq 150); do
+		[ "$(ask fix)" = fixed ] && break
+		sleep 0.1
+	done
+	run ask fix
+	assert_output fixed
+	wait_log '^imgsupd: event=recovered failures=[0-9]+$'
+}

@@ -63,3 +63,18 @@ teardown() {
 		assert_line "8 requests inside at once"
 	done
 }
+
+@test "a client as busy as its per-client cap, never over it, is never refused" {
+	command -v ab >/dev/null || skip "ab (apache2-utils) is not installed"
+	stop_server
+	start_server --per-client 2 "$W/out/web.erofs"
+	# ab opens its next connection the moment the last one closed: the
+	# supervisor must have let go of it by then.
+	run ab -n 2000 -c 2 "http://127.0.0.1:$PORT/"
+	assert_success
+	assert_line --regexp '^Complete requests: +2000$'
+	assert_line --regexp '^Failed requests: +0$'
+	refute_output --partial "Non-2xx"
+	run grep -E 'event=refused' "$W/server.log"
+	assert_output ""
+}

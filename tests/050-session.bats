@@ -86,3 +86,37 @@ teardown() {
 	run ask signal self
 	assert_output signalled
 }
+
+# A client of 127.0.0.1:$1 that holds six connections open (their services
+# wait for a line), then makes twenty rounds of two short ones at once
+# (eight at most at once), asking each for the hostname; prints the number
+# of answers. A bash of its own, with no fork per connection (bats traps
+# every command of a test): the next round comes as fast as a client can,
+# before a late report of the last one's end would arrive.
+busy_client() {
+	bash -c '
+		for fd in 20 21 22 23 24 25; do
+			eval "exec $fd<>/dev/tcp/127.0.0.1/$1" || exit 1
+		done
+		n=0
+		for _ in $(seq 20); do
+			exec 7<>"/dev/tcp/127.0.0.1/$1" 8<>"/dev/tcp/127.0.0.1/$1" || exit 1
+			echo hostname >&7
+			echo hostname >&8
+			a= b=
+			while IFS= read -r -t 10 l <&7; do a+=$l; done 2>/dev/null
+			while IFS= read -r -t 10 l <&8; do b+=$l; done 2>/dev/null
+			exec 7<&- 8<&-
+			[ "$a $b" != "session session" ] || n=$((n + 2))
+		done
+		echo "$n"' _ "$1"
+}
+
+@test "a client under its per-client cap is never refused: a connection counts until it ends" {
+	stop_server
+	start_server --per-client 8 "$W/out/session.erofs"
+	run busy_client "$PORT"
+	assert_output 40
+	run grep -E 'event=refused' "$W/server.log"
+	assert_output ""
+}
