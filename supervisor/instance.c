@@ -377,7 +377,7 @@ static int parse_exited(struct instance *in, const char *text)
 	int code, end = 0;
 
 	if (sscanf(text, "exit=%d conn=%lu%n", &code, &conn, &end) == 2 && !text[end])
-		in->exited_ok = code == 0;
+		in->exited_ok = code < 125;	/* as serve.c's started_ok() */
 	else if (sscanf(text, "signal=%d conn=%lu%n", &code, &conn, &end) == 2 && !text[end])
 		in->exited_ok = 0;
 	else

@@ -72,7 +72,7 @@ struct instance {
 	size_t n_conns;
 	/* IMSG_EXITED: which connection's service process ended, and how */
 	unsigned long exited_conn;
-	int exited_ok;		/* exit=0 */
+	int exited_ok;		/* exit=N, N < 125: it started */
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -93,7 +93,7 @@ enum instance_msg {
 	IMSG_READY,	/* CTL_READY: the instance is in the pool */
 	IMSG_ERROR,	/* CTL_ERROR: in->error says why it cannot go on */
 	IMSG_EXITED,	/* CTL_EXITED: the service process of a session's
-			   connection exited_conn ended (exited_ok: exit=0) */
+			   connection exited_conn ended (exited_ok: it started) */
 };
 
 /* Reads one message from the instance, without waiting, and checks it. */

@@ -90,6 +90,8 @@ static void walk(int dir, int depth, struct seal_walk *w)
 		count(w, -1);
 		return;
 	}
+	/* The copy shares dir's offset, at its end since the last walk. */
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;

@@ -297,9 +297,22 @@ static void start_period(struct jails *js)
 
 /*
  * Whether a service that ended ms after it was given its connection, with
- * ok saying it exited 0, is one that cannot run: it died at once, failing.
- * One in a row starts a backoff (pool_backoff); a service that ran ends it.
+ * ok saying it started (see started_ok), is one that cannot run: it died
+ * at once, failing. One in a row starts a backoff (pool_backoff); a
+ * service that ran ends it.
  */
+/*
+ * Whether a wait status says the service could run: not killed by a
+ * signal, and no exit status of a start that failed (125 our launch, 126
+ * not executable, 127 not found or a missing library). An exit of 1 after
+ * a quick answer is a service at work (a CGI's refusal, a battery's
+ * blocked attack), not a crash.
+ */
+static int started_ok(int status)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) < 125;
+}
+
 static void judge_run(struct jails *js, uint64_t ms, int ok)
 {
 	if (!ok && ms < QUICK_DEATH_MS)
@@ -408,7 +421,7 @@ static void judge_end(struct jails *js, const struct instance *in, int status,
 		if (in == js->current && ran < QUICK_DEATH_MS)
 			pool_backoff(&js->pool);
 	} else if (js->sv->cfg.recycle == RECYCLE_CONNECTION && unbidden) {
-		judge_run(js, ran, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		judge_run(js, ran, started_ok(status));
 	}
 }
 
@@ -417,9 +430,10 @@ static void ended(struct jails *js, struct instance *in, int status)
 {
 	int unbidden = in->pm.served && !in->pm.reason;
 
-	pool_ended(&js->pool, &in->pm, end_reason(in, status));
+	/* Sealed before its end is logged, and before its client sees it. */
 	if (in->pm.served)
 		sv_seal_logs(js->sv);
+	pool_ended(&js->pool, &in->pm, end_reason(in, status));
 	judge_end(js, in, status, unbidden);
 	in->pm.state = MEMBER_DEAD;
 	if (in == js->current)

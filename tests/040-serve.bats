@@ -357,3 +357,25 @@ plant_at_stderr() {
 	assert_output fixed
 	wait_log '^imgsupd: event=recovered failures=[0-9]+$'
 }
+
+@test "what an earlier instance wrote to a log area can be appended to, never truncated, renamed or removed" {
+	run ask log first
+	assert_output logged
+	run ask truncate /var/log/probe/probe.log
+	assert_output "truncate refused"
+	run ask rm /var/log/probe/probe.log
+	assert_line "rm 1"
+	run ask mv /var/log/probe/probe.log
+	assert_line "mv 1"
+	# A file of its own, and a directory: sealed once the instance ended.
+	run ask write /var/log/probe/mine
+	assert_output written
+	run ask rm /var/log/probe/mine
+	assert_line "rm 1"
+	run ask log second
+	assert_output logged
+	run ask read /var/log/probe/probe.log
+	assert_output "$(printf 'first\nsecond')"
+	run ask read /var/log/probe/mine
+	assert_output data
+}

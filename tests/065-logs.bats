@@ -98,6 +98,11 @@ wait_gone() {
 
 @test "live: a directory swapped for a symlink during the walk never shows a host file" {
 	start_server "$IMAGE"
+	# The readiness probe's instance has ended, and its end sealed the area
+	# (append-only: no rename in it). This test plays an instance that is
+	# still running, whose entries are not sealed yet: it lifts the seal.
+	wait_log 'event=end instance=[0-9]+ client=127\.0\.0\.1'
+	chattr -a "$(area)"
 	mkdir "$(area)/d"
 	echo inside >"$(area)/d/x.log"
 	ln -s "$W/host" "$(area)/s"
