@@ -20,7 +20,9 @@
 
 /* ---- staging ---------------------------------------------------------- */
 
-static int copy_fd(int in, int out, const char *src, struct error *e)
+/* Copies in to out; an error names src or dst, whichever failed. */
+static int copy_fd(int in, int out, const char *src, const char *dst,
+		   struct error *e)
 {
 	char chunk[65536];
 
@@ -39,14 +41,18 @@ static int copy_fd(int in, int out, const char *src, struct error *e)
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0)
-				return error_errno(e, "write");
+				return error_errno(e, "%s", dst);
 			off += w;
 		}
 	}
 }
 
-/* Copies a host file, checking it still has the size we digested. */
-static int stage_copy(const struct entry *en, int out, struct error *e)
+/*
+ * Copies a host file to out (dst), checking it still has the size we
+ * digested.
+ */
+static int stage_copy(const struct entry *en, int out, const char *dst,
+		      struct error *e)
 {
 	struct stat st;
 	int rc, in = open(en->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -60,11 +66,12 @@ static int stage_copy(const struct entry *en, int out, struct error *e)
 	else if (rc < 0)
 		rc = error_errno(e, "%s", en->src);
 	else if (copy_file_range(in, NULL, out, NULL, en->len, 0) != (ssize_t)en->len) {
-		if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 ||
-		    ftruncate(out, 0) < 0)
+		if (lseek(in, 0, SEEK_SET) < 0)
 			rc = error_errno(e, "%s", en->src);
+		else if (lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) < 0)
+			rc = error_errno(e, "%s", dst);
 		else
-			rc = copy_fd(in, out, en->src, e);
+			rc = copy_fd(in, out, en->src, dst, e);
 	}
 	close(in);
 	return rc;
@@ -78,7 +85,7 @@ static int stage_file(const struct entry *en, const char *path, struct error *e)
 	if (fd < 0)
 		return error_errno(e, "%s", path);
 	if (en->src)
-		rc = stage_copy(en, fd, e);
+		rc = stage_copy(en, fd, path, e);
 	else if (en->len && write(fd, en->data, en->len) != (ssize_t)en->len)
 		rc = error_errno(e, "%s", path);
 	if (close(fd) < 0 && rc == 0)

@@ -115,6 +115,15 @@ mount_image() {
 	done
 }
 
+@test "a full disk fails the build with the path of the file that could not be written" {
+	mkdir "$W/small"
+	mount -t tmpfs -o size=1m tmpfs "$W/small"
+	run "$IMGTOOL" build -o "$W/small/out" recipes/web.xml
+	umount "$W/small"
+	assert_failure
+	assert_output --regexp "imgtool: $W/small/out/[^ ]+: No space left on device"
+}
+
 @test "SOURCE_DATE_EPOCH sets every timestamp in the image" {
 	SOURCE_DATE_EPOCH=1700000000 imgtool build -q -o "$W/out" --format tar recipes/web.xml
 	run tar -tvf "$W/out/web.tar" --full-time ./www/index.html
