@@ -329,6 +329,35 @@ static int logs_contents(const struct recipe *r, struct contents *c,
 	return 0;
 }
 
+/*
+ * mke2fs -d copies each staged directory's ctime, which is when staging
+ * made it and cannot be set from user space: this sets every directory's
+ * ctime on the volume to t, the time mke2fs stamped, with debugfs, so that
+ * the same inputs give the same bytes (E2FSPROGS_FAKE_TIME still set, for
+ * what debugfs stamps itself). Paths are the recipe's, checked
+ * (no quotes or control characters), so they quote as they are.
+ */
+static int logs_set_ctimes(const struct contents *c, const char *volume,
+			   const char *work, const char *t, struct error *e)
+{
+	char *script = xasprintf("%s/ctimes.debugfs", work);
+	char *argv[] = { "debugfs", "-w", "-f", script, (char *)volume, NULL };
+	struct buf b = { 0 }, echo = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++)
+		buf_printf(&b, "set_inode_field \"%s\" ctime %s\n",
+			   c->v[i].path, t);
+	rc = write_file_atomic(script, b.data, b.len, 0600, e);
+	/* its banner and the requests it echoes are not for the user */
+	if (rc == 0)
+		rc = run_capture(argv, 1 << 20, &echo, e);
+	buf_free(&echo);
+	buf_free(&b);
+	free(script);
+	return rc;
+}
+
 int pack_logs(const struct recipe *r, const char *out, const char *work,
 	      const char *uuid, int64_t epoch, struct error *e)
 {
@@ -356,6 +385,8 @@ int pack_logs(const struct recipe *r, const char *out, const char *work,
 		snprintf(t, sizeof(t), "%" PRId64, epoch ? epoch : 1);
 		setenv("E2FSPROGS_FAKE_TIME", t, 1);
 		rc = run_packer(&st, argv, e);
+		if (rc == 0)
+			rc = logs_set_ctimes(&c, out, subwork, t, e);
 		unsetenv("E2FSPROGS_FAKE_TIME");
 	}
 out:
