@@ -73,7 +73,9 @@ static int entry_cmp(const void *a, const void *b)
 
 void contents_sort(struct contents *c)
 {
-	qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
+	/* empty, c->v may be NULL, which qsort must not be given even for 0 */
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), entry_cmp);
 	c->n_slots = 0;
 	index_rebuild(c);
 }

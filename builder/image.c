@@ -120,9 +120,13 @@ static void print_vm(const struct manifest *m, const char *path, FILE *out)
 
 int image_inspect(const char *path, FILE *out, struct error *e)
 {
-	struct manifest *m = image_manifest_beside(path, e);
+	struct manifest *m;
 	char h[32];
 
+	/* the manifest alone can be inspected; an image must be there */
+	if (!has_suffix(path, ".manifest.xml") && !image_format_checked(path, e))
+		return -1;
+	m = image_manifest_beside(path, e);
 	if (!m)
 		return -1;
 	fprintf(out, "name       %s", m->name);
@@ -358,14 +362,14 @@ int image_verify(const char *path, FILE *out, int *differences,
 {
 	struct check k = { .out = out };
 	struct contents got = { 0 };
-	unsigned format = image_format(path);
+	unsigned format;
 	struct manifest *m;
 	int rc = -1;
 
 	*differences = 0;
+	format = image_format_checked(path, e);
 	if (!format)
-		return error_bad(e, "%s: not an image (erofs, squashfs, tar, tree, "
-				 "qcow2 or raw)", path);
+		return -1;
 	m = image_manifest_beside(path, e);
 	if (!m)
 		return -1;

@@ -20,13 +20,18 @@
 
 struct manifest;
 
-/* Prints a summary of the image's manifest: contents, areas, service. */
+/*
+ * Prints a summary of the image's manifest: contents, areas, service. path
+ * is an image, which must exist and be one (image_format_checked), or its
+ * manifest.
+ */
 int image_inspect(const char *path, FILE *out, struct error *e);
 
 /*
  * Recomputes every digest of the image and compares it with its manifest.
  * Each changed, added or removed file is printed on out; *differences gets
- * their number. Returns -1 only when the check itself could not be made.
+ * their number. Returns -1 only when the check itself could not be made:
+ * path missing, empty or no image (image_format_checked), no manifest.
  */
 int image_verify(const char *path, FILE *out, int *differences,
 		 struct error *e);

@@ -20,7 +20,9 @@
 
 /* ---- staging ---------------------------------------------------------- */
 
-static int copy_fd(int in, int out, const char *src, struct error *e)
+/* Copies in to out; an error names src or dst, whichever failed. */
+static int copy_fd(int in, int out, const char *src, const char *dst,
+		   struct error *e)
 {
 	char chunk[65536];
 
@@ -39,14 +41,18 @@ static int copy_fd(int in, int out, const char *src, struct error *e)
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0)
-				return error_errno(e, "write");
+				return error_errno(e, "%s", dst);
 			off += w;
 		}
 	}
 }
 
-/* Copies a host file, checking it still has the size we digested. */
-static int stage_copy(const struct entry *en, int out, struct error *e)
+/*
+ * Copies a host file to out (dst), checking it still has the size we
+ * digested.
+ */
+static int stage_copy(const struct entry *en, int out, const char *dst,
+		      struct error *e)
 {
 	struct stat st;
 	int rc, in = open(en->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -60,11 +66,12 @@ static int stage_copy(const struct entry *en, int out, struct error *e)
 	else if (rc < 0)
 		rc = error_errno(e, "%s", en->src);
 	else if (copy_file_range(in, NULL, out, NULL, en->len, 0) != (ssize_t)en->len) {
-		if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 ||
-		    ftruncate(out, 0) < 0)
+		if (lseek(in, 0, SEEK_SET) < 0)
 			rc = error_errno(e, "%s", en->src);
+		else if (lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) < 0)
+			rc = error_errno(e, "%s", dst);
 		else
-			rc = copy_fd(in, out, en->src, e);
+			rc = copy_fd(in, out, en->src, dst, e);
 	}
 	close(in);
 	return rc;
@@ -78,7 +85,7 @@ static int stage_file(const struct entry *en, const char *path, struct error *e)
 	if (fd < 0)
 		return error_errno(e, "%s", path);
 	if (en->src)
-		rc = stage_copy(en, fd, e);
+		rc = stage_copy(en, fd, path, e);
 	else if (en->len && write(fd, en->data, en->len) != (ssize_t)en->len)
 		rc = error_errno(e, "%s", path);
 	if (close(fd) < 0 && rc == 0)
@@ -322,6 +329,35 @@ static int logs_contents(const struct recipe *r, struct contents *c,
 	return 0;
 }
 
+/*
+ * mke2fs -d copies each staged directory's ctime, which is when staging
+ * made it and cannot be set from user space: this sets every directory's
+ * ctime on the volume to t, the time mke2fs stamped, with debugfs, so that
+ * the same inputs give the same bytes (E2FSPROGS_FAKE_TIME still set, for
+ * what debugfs stamps itself). Paths are the recipe's, checked
+ * (no quotes or control characters), so they quote as they are.
+ */
+static int logs_set_ctimes(const struct contents *c, const char *volume,
+			   const char *work, const char *t, struct error *e)
+{
+	char *script = xasprintf("%s/ctimes.debugfs", work);
+	char *argv[] = { "debugfs", "-w", "-f", script, (char *)volume, NULL };
+	struct buf b = { 0 }, echo = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++)
+		buf_printf(&b, "set_inode_field \"%s\" ctime %s\n",
+			   c->v[i].path, t);
+	rc = write_file_atomic(script, b.data, b.len, 0600, e);
+	/* its banner and the requests it echoes are not for the user */
+	if (rc == 0)
+		rc = run_capture(argv, 1 << 20, &echo, e);
+	buf_free(&echo);
+	buf_free(&b);
+	free(script);
+	return rc;
+}
+
 int pack_logs(const struct recipe *r, const char *out, const char *work,
 	      const char *uuid, int64_t epoch, struct error *e)
 {
@@ -349,6 +385,8 @@ int pack_logs(const struct recipe *r, const char *out, const char *work,
 		snprintf(t, sizeof(t), "%" PRId64, epoch ? epoch : 1);
 		setenv("E2FSPROGS_FAKE_TIME", t, 1);
 		rc = run_packer(&st, argv, e);
+		if (rc == 0)
+			rc = logs_set_ctimes(&c, out, subwork, t, e);
 		unsetenv("E2FSPROGS_FAKE_TIME");
 	}
 out:

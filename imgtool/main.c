@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "build.h"
@@ -231,9 +232,16 @@ static char *image_of(const char *arg, struct error *e)
 	struct build_opts o = { .recipe = arg, .outdir = "out", .quiet = 1 };
 	struct recipe *r;
 	char *path = NULL;
+	struct stat st;
 
 	if (image_format(arg))
 		return xstrdup(arg);
+	/* what is neither would otherwise be read as a recipe and called bad XML */
+	if (lstat(arg, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		error_bad(e, "%s: an empty file (0 bytes), not an image or a "
+			  "recipe", arg);
+		return NULL;
+	}
 	r = recipe_load(arg, recipe_schema_path(), e);
 	if (!r)
 		return NULL;

@@ -49,6 +49,28 @@ unsigned image_format(const char *path)
 	return 0;
 }
 
+unsigned image_format_checked(const char *path, struct error *e)
+{
+	struct stat st;
+	unsigned format;
+
+	/* lstat, as image_format, which does not follow a final link */
+	if (lstat(path, &st) < 0) {
+		error_errno(e, "%s", path);
+		e->status = 3;
+		return 0;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == 0) {
+		error_bad(e, "%s: an empty file (0 bytes), not an image", path);
+		return 0;
+	}
+	format = image_format(path);
+	if (!format)
+		error_bad(e, "%s: not an image (erofs, squashfs, tar, tree, "
+			  "qcow2 or raw)", path);
+	return format;
+}
+
 char *image_manifest_path(const char *image)
 {
 	char *copy = xstrdup(image), *dot, *path;

@@ -43,6 +43,13 @@ int logvol_read(const char *volume, const char *path, struct buf *out,
 unsigned image_format(const char *path);
 
 /*
+ * image_format, for a path the user named: 0 with e set (status 3, the
+ * message naming path) if it does not exist ("No such file or directory"),
+ * is an empty file, or is no image.
+ */
+unsigned image_format_checked(const char *path, struct error *e);
+
+/*
  * Compares the image file with the sha256 its manifest records for it.
  * 1: they match, or the manifest records none (a tree); 0: they differ;
  * -1: the image cannot be read (e set).

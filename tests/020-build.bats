@@ -109,10 +109,20 @@ mount_image() {
 	(cd "$W/a" && "$IMGTOOL" build -q -o out --format erofs,squashfs,tar recipes/web.xml)
 	sleep 1
 	(cd "$W/b" && "$IMGTOOL" build -q -o "$W/b/elsewhere" --format erofs,squashfs,tar recipes/web.xml)
-	for f in web.erofs web.squashfs web.tar; do
+	# the log volume too: mke2fs -d copies the staged directories' times
+	for f in web.erofs web.squashfs web.tar web.logs.img; do
 		run cmp "$W/a/out/$f" "$W/b/elsewhere/$f"
 		assert_success
 	done
+}
+
+@test "a full disk fails the build with the path of the file that could not be written" {
+	mkdir "$W/small"
+	mount -t tmpfs -o size=1m tmpfs "$W/small"
+	run "$IMGTOOL" build -o "$W/small/out" recipes/web.xml
+	umount "$W/small"
+	assert_failure
+	assert_output --regexp "imgtool: $W/small/out/[^ ]+: No space left on device"
 }
 
 @test "SOURCE_DATE_EPOCH sets every timestamp in the image" {

@@ -24,7 +24,38 @@ setup() {
 	echo '<nope/>' >"$W/x.manifest.xml"
 	run "$IMGTOOL" inspect "$W/x.erofs"
 	assert_failure 3
+	assert_output "$W/x.erofs: not an image (erofs, squashfs, tar, tree, qcow2 or raw)"
+	run "$IMGTOOL" inspect "$W/x.manifest.xml"
+	assert_failure 3
 	assert_output --partial "not a manifest"
+}
+
+@test "inspect and verify of a missing image fail and say it does not exist, even beside its manifest" {
+	imgtool build -q -o "$W/out" recipes/web.xml
+	rm "$W/out/web.erofs"
+	for cmd in inspect verify; do
+		run "$IMGTOOL" "$cmd" "$W/out/web.erofs"
+		assert_failure 3
+		assert_output "$W/out/web.erofs: No such file or directory"
+	done
+	# the manifest alone can still be inspected
+	run "$IMGTOOL" inspect "$W/out/web.manifest.xml"
+	assert_success
+	assert_line --regexp '^name +web version 1$'
+}
+
+@test "inspect, verify, serve and run of an empty file say it is empty, not that it is bad XML" {
+	: >"$W/x.erofs"
+	for cmd in inspect verify; do
+		run "$IMGTOOL" "$cmd" "$W/x.erofs"
+		assert_failure 3
+		assert_output "$W/x.erofs: an empty file (0 bytes), not an image"
+	done
+	for cmd in serve run; do
+		run "$IMGTOOL" "$cmd" "$W/x.erofs"
+		assert_failure 3
+		assert_output "$W/x.erofs: an empty file (0 bytes), not an image or a recipe"
+	done
 }
 
 @test "verify passes on every fresh format" {
