@@ -508,7 +508,7 @@ static int str_eq(const char *a, const char *b)
 static char *diff_msg(const char *what, const char *field, const char *out,
 		      const char *in)
 {
-	return xasprintf("%s differs from the image's own manifest: %s %s%s%s "
+	return xasprintf("%s from the image's own manifest: %s %s%s%s "
 			 "(the image's: %s%s%s)", what, field,
 			 out ? "\"" : "", out ? out : "none", out ? "\"" : "",
 			 in ? "\"" : "", in ? in : "none", in ? "\"" : "");
@@ -517,11 +517,11 @@ static char *diff_msg(const char *what, const char *field, const char *out,
 static char *diff_num(const char *what, const char *field, uint64_t out,
 		      uint64_t in)
 {
-	return xasprintf("%s differs from the image's own manifest: %s %" PRIu64
+	return xasprintf("%s from the image's own manifest: %s %" PRIu64
 			 " (the image's: %" PRIu64 ")", what, field, out, in);
 }
 
-#define SVC "the service"
+#define SVC "the service differs"
 #define CMP_STR(what, field, a, b) \
 	do { if (!str_eq(a, b)) return diff_msg(what, field, a, b); } while (0)
 #define CMP_NUM(what, field, a, b) \
@@ -588,8 +588,8 @@ static char *service_diff(const struct service *a, const struct service *b)
 	return names_diff("syscalls deny", a->syscalls_deny, b->syscalls_deny);
 }
 
-#define USERS "the users"
-#define AREAS "the writable areas"
+#define USERS "the users differ"
+#define AREAS "the writable areas differ"
 
 char *manifest_spec_diff(const struct manifest *outside,
 			 const struct manifest *inside)
@@ -597,7 +597,7 @@ char *manifest_spec_diff(const struct manifest *outside,
 	const struct manifest *a = outside, *b = inside;
 	char *d;
 
-	CMP_STR("the name", "name", a->name, b->name);
+	CMP_STR("the name differs", "name", a->name, b->name);
 	if ((d = service_diff(&a->service, &b->service)))
 		return d;
 	CMP_NUM(USERS, "count", a->n_users, b->n_users);
