@@ -1,11 +1,9 @@
 /*
  * build.c - compiling a recipe into its images (see build.h).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,57 +124,26 @@ static int add_manifest(struct build *b, struct error *e)
 	return rc;
 }
 
-/*
- * The alias NAME.FORMAT is the stored file o->file: the same inode (a
- * link of it), or for a tree a symlink to it. A manifest of the layout
- * before stored names records the alias itself.
- */
-static int alias_current(const struct build *b, const struct manifest_output *o,
-			 const char *alias)
-{
-	char *apath = out_path(b, alias), *spath = out_path(b, o->file);
-	char target[NAME_MAX + 1];
-	struct stat a, st;
-	ssize_t n;
-	int ok;
-
-	if (!strcmp(alias, o->file))
-		ok = 1;
-	else if (o->format == FORMAT_TREE)
-		ok = (n = readlink(apath, target, sizeof(target) - 1)) > 0 &&
-		     (target[n] = '\0', !strcmp(target, o->file));
-	else
-		ok = lstat(apath, &a) == 0 && lstat(spath, &st) == 0 &&
-		     a.st_dev == st.st_dev && a.st_ino == st.st_ino;
-	free(apath);
-	free(spath);
-	return ok;
-}
-
-/*
- * An output is current when the file the manifest names exists with the
- * digest it records, and its alias is that file.
- */
+/* An output is current when it exists with the digest the manifest records. */
 static int output_current(const struct build *b, const struct manifest *m,
 			  unsigned format)
 {
-	const struct manifest_output *o = manifest_output_find(m, format);
-	char *name = output_name(b->r->name, format), *path;
+	char *name = output_name(b->r->name, format), *path = out_path(b, name);
 	char digest[DIGEST_HEX];
 	struct stat st;
-	int ok;
+	int ok = 0;
 
-	if (!o) {
-		free(name);
-		return 0;
+	for (size_t i = 0; i < m->n_outputs && !ok; i++) {
+		const struct manifest_output *o = &m->outputs[i];
+
+		if (o->format != format || strcmp(o->file, name))
+			continue;
+		if (format == FORMAT_TREE)
+			ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		else
+			ok = sha256_file_hex(path, digest, NULL) == 0 &&
+			     !strcmp(digest, o->digest);
 	}
-	path = out_path(b, o->file);
-	if (format == FORMAT_TREE)
-		ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-	else
-		ok = sha256_file_hex(path, digest, NULL) == 0 &&
-		     !strcmp(digest, o->digest);
-	ok = ok && alias_current(b, o, name);
 	free(name);
 	free(path);
 	return ok;
@@ -219,6 +186,13 @@ static int make_work(struct build *b, struct error *e)
 		free(name);
 		return error_errno(e, "%s", b->o->outdir);
 	}
+	/* The private directories of earlier builds that died. */
+	{
+		char *prefix = xasprintf(".%s.build.", b->r->name);
+
+		remove_dead_tags(b->o->outdir, prefix, NULL);
+		free(prefix);
+	}
 	b->work = out_path(b, name);
 	free(name);
 	remove_tree(b->work);
@@ -242,31 +216,6 @@ static char *work_erofs(const struct build *b)
 	return path;
 }
 
-/*
- * Where an output is kept: "NAME.HEX12.FORMAT", HEX12 the start of its own
- * sha256 (of the build id for a tree, which has none). The manifest names
- * this file; NAME.FORMAT is only an alias of it (see install_all).
- */
-static char *stored_name(const char *name, unsigned format, const char *hex)
-{
-	return xasprintf("%s.%.12s.%s", name, hex,
-			 format_name((enum output_format)format));
-}
-
-/* Whether a name in OUT is one of stored_name()'s for this recipe. */
-static int is_stored_name(const char *name, const char *file)
-{
-	size_t n = strlen(name);
-	const char *p = file + n + 1;
-
-	if (strncmp(file, name, n) || file[n] != '.' || strlen(p) < 14)
-		return 0;
-	for (int i = 0; i < 12; i++)
-		if (!strchr("0123456789abcdef", p[i]))
-			return 0;
-	return p[12] == '.' && format_parse(p + 13) != 0;
-}
-
 static int record_output(struct build *b, unsigned format, const char *tmp,
 			 struct error *e)
 {
@@ -274,19 +223,15 @@ static int record_output(struct build *b, unsigned format, const char *tmp,
 	struct stat st;
 
 	o->format = format;
-	o->file = NULL;
+	o->file = output_name(b->r->name, format);
 	if (format == FORMAT_TREE) {
 		o->size = b->c.bytes;
-		o->file = stored_name(b->r->name, format, b->build_id);
 		return 0;
 	}
 	if (stat(tmp, &st) < 0)
 		return error_errno(e, "%s", tmp);
 	o->size = (uint64_t)st.st_size;
-	if (sha256_file_hex(tmp, o->digest, e) < 0)
-		return -1;
-	o->file = stored_name(b->r->name, format, o->digest);
-	return 0;
+	return sha256_file_hex(tmp, o->digest, e);
 }
 
 /* The kernel and the initramfs, once for any number of disks. */
@@ -418,7 +363,6 @@ static int sync_path(const char *path, struct error *e)
 
 	if (fd < 0)
 		return error_errno(e, "%s", path);
-	fault_point();
 	if (fsync(fd) < 0)
 		rc = error_errno(e, "%s: fsync", path);
 	close(fd);
@@ -426,71 +370,24 @@ static int sync_path(const char *path, struct error *e)
 }
 
 /*
- * rename(from, to), or, when to exists and flags ask for it, an exchange
- * of the two (rename() cannot replace a directory that is not empty; what
- * was at to lands at from, in work, removed with it).
+ * Moves a finished output into place. A tree is a directory, which rename()
+ * cannot replace when it is not empty: the old one is exchanged with the new
+ * one in one step and then removed.
  */
-static int move(const char *from, const char *to, unsigned flags,
-		struct error *e)
-{
-	fault_point();
-	if (flags == RENAME_EXCHANGE &&
-	    renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
-		return 0;
-	if (flags == RENAME_EXCHANGE && errno != ENOENT)
-		return error_errno(e, "%s", to);
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to,
-		      flags == RENAME_NOREPLACE ? RENAME_NOREPLACE : 0) < 0)
-		return error_errno(e, "%s", to);
-	return 0;
-}
-
-/*
- * Moves a finished output into place under its stored name, which no
- * manifest names yet unless it holds the same bytes (the name is its
- * digest; a tree's, its build id): nothing being served changes.
- */
-static int install_output(struct build *b, const struct manifest_output *o,
+static int install_output(struct build *b, const char *file, int is_tree,
 			  struct error *e)
 {
-	int is_tree = o->format == FORMAT_TREE;
-	char *alias = output_name(b->r->name, o->format);
-	char *from = xasprintf("%s/%s", b->work, is_tree ? "stage" : alias);
-	char *to = out_path(b, o->file);
-	int rc = is_tree ? 0 : sync_path(from, e);
-
-	if (rc == 0)
-		rc = move(from, to, is_tree ? RENAME_EXCHANGE : 0, e);
-	free(alias);
-	free(from);
-	free(to);
-	return rc;
-}
-
-/*
- * After the commit: NAME.FORMAT, the name users give, becomes the new
- * output. A hard link for a file (it is the same inode, and nothing that
- * opens it follows a link), a symlink for a tree; made in work and moved
- * over the old alias in one step (exchanged, when that is a directory of
- * the layout before stored names). The supervisor and verify never trust
- * the alias: they open the file the manifest names (image_resolve).
- */
-static int install_alias(struct build *b, const struct manifest_output *o,
-			 struct error *e)
-{
-	char *alias = output_name(b->r->name, o->format);
-	char *tmp = xasprintf("%s/alias.%s", b->work, alias);
-	char *stored = out_path(b, o->file), *to = out_path(b, alias);
+	char *from = xasprintf("%s/%s", b->work, is_tree ? "stage" : file);
+	char *to = out_path(b, file);
 	int rc = 0;
 
-	if (o->format == FORMAT_TREE ? symlink(o->file, tmp) < 0 :
-	    link(stored, tmp) < 0)
-		rc = error_errno(e, "%s", tmp);
-	if (rc == 0)
-		rc = move(tmp, to, RENAME_EXCHANGE, e);
-	free(alias);
-	free(tmp);
-	free(stored);
+	if (!is_tree && sync_path(from, e) < 0)
+		rc = -1;
+	else if (is_tree && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
+		rc = 0;	/* the old tree is now in work, removed with it */
+	else if (rename(from, to) < 0)
+		rc = error_errno(e, "%s", to);
+	free(from);
 	free(to);
 	return rc;
 }
@@ -502,113 +399,38 @@ static int install_logs(struct build *b, struct error *e)
 	char *from = xasprintf("%s/%s", b->work, name), *to = out_path(b, name);
 	int rc = sync_path(from, e);
 
-	if (rc == 0)
-		rc = move(from, to, RENAME_NOREPLACE, e);
+	if (rc == 0 && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+		rc = error_errno(e, "%s", to);
 	free(name);
 	free(from);
 	free(to);
 	return rc;
 }
 
-/* The new manifest, complete and synced in work, renamed over the old one. */
-static int commit_manifest(struct build *b, struct error *e)
+static int install_all(struct build *b, struct error *e)
 {
 	struct buf m = { 0 };
 	char *logs = logs_needed(b->r) ? logs_name(b->r->name) : NULL;
-	char *name = xasprintf("%s.manifest.xml", b->r->name);
-	char *tmp = xasprintf("%s/%s", b->work, name), *to = out_path(b, name);
-	int fd, rc = 0;
-
-	manifest_render_outside(b->r, &b->c, b->build_id, b->outs, b->n_outs, logs,
-				b->formats & FORMAT_VM ? b->kernel.version : NULL, &m);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || write_all(fd, m.data, m.len) < 0)
-		rc = error_errno(e, "%s", tmp);
-	if (fd >= 0 && rc == 0)
-		fault_point();
-	if (fd >= 0 && rc == 0 && fsync(fd) < 0)
-		rc = error_errno(e, "%s: fsync", tmp);
-	if (fd >= 0 && close(fd) < 0 && rc == 0)
-		rc = error_errno(e, "%s", tmp);
-	/* The stored outputs are on disk before the manifest that names them. */
-	if (rc == 0)
-		rc = sync_path(b->o->outdir, e);
-	if (rc == 0)
-		rc = move(tmp, to, 0, e);
-	buf_free(&m);
-	free(logs);
-	free(name);
-	free(tmp);
-	free(to);
-	return rc;
-}
-
-/*
- * What killed or earlier builds left in OUT: their private directories,
- * manifest temporaries of older versions (NAME.manifest.xml.tmp.*), and
- * stored outputs that the manifest in place does not name. Never an
- * error: what cannot be removed now is removed by a later build.
- */
-static void remove_leftovers(const struct build *b)
-{
-	char *path = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
-	char *tmp_prefix = xasprintf("%s.manifest.xml.tmp.", b->r->name);
-	char *work_prefix = xasprintf(".%s.build.", b->r->name);
-	struct manifest *m = manifest_load(path, NULL);
-	DIR *d;
-	struct dirent *de;
-
-	remove_dead_tags(b->o->outdir, work_prefix, NULL);
-	d = opendir(b->o->outdir);
-	while (d && (de = readdir(d))) {
-		int keep = 1;
-		char *p;
-
-		if (!strncmp(de->d_name, tmp_prefix, strlen(tmp_prefix)))
-			keep = 0;
-		else if (is_stored_name(b->r->name, de->d_name)) {
-			keep = 0;
-			for (size_t i = 0; m && i < m->n_outputs && !keep; i++)
-				keep = !strcmp(m->outputs[i].file, de->d_name);
-		}
-		if (keep)
-			continue;
-		p = out_path(b, de->d_name);
-		remove_tree(p);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	manifest_free(m);
-	free(path);
-	free(tmp_prefix);
-	free(work_prefix);
-}
-
-/*
- * The manifest's rename is the commit point. Before it, the new outputs
- * sit beside the old ones under their own stored names and nothing that
- * the old manifest names has changed; after it, the new manifest names
- * only new files, already on disk. A build killed anywhere leaves the old
- * set or the new one servable, never a mix. The aliases follow, then the
- * old stored files go.
- */
-static int install_all(struct build *b, struct error *e)
-{
+	char *mpath = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
 	int rc = 0;
 
 	for (size_t i = 0; i < b->n_outs && rc == 0; i++)
-		rc = install_output(b, &b->outs[i], e);
+		rc = install_output(b, b->outs[i].file,
+				    b->outs[i].format == FORMAT_TREE, e);
 	if (rc == 0 && b->new_logs)
 		rc = install_logs(b, e);
-	if (rc == 0)
-		rc = commit_manifest(b, e);
-	for (size_t i = 0; i < b->n_outs && rc == 0; i++)
-		rc = install_alias(b, &b->outs[i], e);
+	if (rc == 0) {
+		manifest_render_outside(b->r, &b->c, b->build_id, b->outs,
+					b->n_outs, logs,
+					b->formats & FORMAT_VM ? b->kernel.version : NULL,
+					&m);
+		rc = write_file_atomic(mpath, m.data, m.len, 0644, e);
+	}
 	if (rc == 0)
 		rc = sync_path(b->o->outdir, e);
-	if (rc == 0)
-		remove_leftovers(b);
+	buf_free(&m);
+	free(logs);
+	free(mpath);
 	return rc;
 }
 
@@ -617,13 +439,9 @@ static void summary(const struct build *b)
 	if (b->o->quiet)
 		return;
 	fprintf(stderr, "%s: wrote", b->r->name);
-	for (size_t i = 0; i < b->n_outs; i++) {
-		char *alias = output_name(b->r->name, b->outs[i].format);
-
-		fprintf(stderr, " %s/%s (%.1f MiB)", b->o->outdir, alias,
+	for (size_t i = 0; i < b->n_outs; i++)
+		fprintf(stderr, " %s/%s (%.1f MiB)", b->o->outdir, b->outs[i].file,
 			(double)b->outs[i].size / 1048576.0);
-		free(alias);
-	}
 	if (b->new_logs)
 		fprintf(stderr, " %s/%s.logs.img", b->o->outdir, b->r->name);
 	fprintf(stderr, " %s/%s.manifest.xml\n", b->o->outdir, b->r->name);
@@ -720,15 +538,13 @@ int build_run(const struct build_opts *o, struct error *e)
 	progress(&b, "gathering", "contents");
 	if (contents_gather(&b.c, b.r, epoch, e) < 0 || add_manifest(&b, e) < 0)
 		goto out;
-	remove_leftovers(&b);
 	if (!o->force && up_to_date(&b)) {
 		if (!o->quiet)
 			fprintf(stderr, "%s: up to date\n", b.r->name);
 		rc = 0;
 		goto out;
 	}
-	if (make_work(&b, e) < 0 || fault_run("gathered", e) < 0 ||
-	    pack_all(&b, e) < 0 || contents_check_sources(&b.c, e) < 0)
+	if (make_work(&b, e) < 0 || pack_all(&b, e) < 0)
 		goto out;
 	progress(&b, "installing", o->outdir);
 	if (install_all(&b, e) < 0)

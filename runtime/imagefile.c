@@ -29,8 +29,6 @@ unsigned image_format(const char *path)
 
 	if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return FORMAT_TREE;
-	if (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return FORMAT_TREE;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
@@ -109,24 +107,6 @@ int image_digest_matches(const char *image, const struct manifest *m,
 	}
 	free(copy);
 	return rc;
-}
-
-char *image_resolve(const char *image, const struct manifest *m,
-		    struct error *e)
-{
-	unsigned format = image_format(image);
-	const struct manifest_output *o = format ? manifest_output_find(m, format) : NULL;
-	char *copy, *path;
-
-	if (!o) {
-		error_bad(e, "%s: its manifest records no %s output", image,
-			  format ? format_name((enum output_format)format) : "such");
-		return NULL;
-	}
-	copy = xstrdup(image);
-	path = xasprintf("%s/%s", dirname(copy), o->file);
-	free(copy);
-	return path;
 }
 
 char *image_logs_path(const char *image, const struct manifest *m)

@@ -39,10 +39,7 @@ int logvol_walk(const char *volume, const char *dir, int unprivileged,
 int logvol_read(const char *volume, const char *path, struct buf *out,
 		struct error *e);
 
-/*
- * Detects an image's format from its first bytes; 0 if unknown. A tree is
- * a directory or a symlink to one (the alias of a stored tree).
- */
+/* Detects an image's format from its first bytes; 0 if unknown. */
 unsigned image_format(const char *path);
 
 /*
@@ -59,19 +56,6 @@ unsigned image_format_checked(const char *path, struct error *e);
  */
 int image_digest_matches(const char *image, const struct manifest *m,
 			 struct error *e);
-
-/*
- * The file that the manifest m (beside image) names for image's format
- * (malloc'd): what is served and verified. A build keeps each output as
- * NAME.HEX12.FORMAT and makes NAME.FORMAT, the name users give, an alias
- * of it once its manifest is in place (builder/build.c); a build killed
- * before that leaves an alias of the previous output, and the manifest
- * is what says which file is current. A manifest that names the alias
- * itself (built before stored names) gives image. Errors (status 3):
- * the manifest records no output of that format.
- */
-char *image_resolve(const char *image, const struct manifest *m,
-		    struct error *e);
 
 /* The log volume beside an image (malloc'd), or NULL if it has none. */
 char *image_logs_path(const char *image, const struct manifest *m);

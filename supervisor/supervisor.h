@@ -33,7 +33,6 @@ struct supervisor {
 	const struct options *o;
 	struct vm_host *vm;	/* VM images: the libvirt side (vm.h) */
 	struct manifest *m;
-	char *image;		/* the file m names for o->image (image_resolve) */
 	unsigned format;
 	char *run_dir, *root_dir, *logs_dir;
 	struct cgroup_root cgroups;
