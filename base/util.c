@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
 
 #include "util.h"
@@ -369,6 +371,18 @@ int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	};
 
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int set_append_only(int fd, int on)
+{
+	int flags;
+
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		return -1;
+	if (!(flags & FS_APPEND_FL) == !on)
+		return 0;
+	flags = on ? flags | FS_APPEND_FL : flags & ~FS_APPEND_FL;
+	return ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? -1 : 1;
 }
 
 int write_all(int fd, const void *data, size_t len)

@@ -105,6 +105,13 @@ int fill_stdio(struct error *e);
 int open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 
 /*
+ * Sets (on) or clears FS_APPEND_FL, chattr's "a", on fd: 1 when it
+ * changed, 0 when it was so already, -1 with errno (ENOTTY, EOPNOTSUPP: a
+ * file system without flags). Needs CAP_LINUX_IMMUTABLE.
+ */
+int set_append_only(int fd, int on);
+
+/*
  * Writes data to path atomically: a temporary file in the same directory,
  * fsync, rename. Nothing appears under path unless complete.
  */

@@ -256,28 +256,19 @@ static const char *type_name(mode_t m)
 	       S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
 }
 
-/* Clears FS_APPEND_FL on fd; 1 if it was set (and is now clear), 0 if it
- * was not, -1 with errno. */
+/* Clears FS_APPEND_FL on fd, as set_append_only(); a file system without
+ * flags has none to clear. */
 static int unseal(int fd)
 {
-	int flags;
+	int rc = set_append_only(fd, 0);
 
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-		return errno == ENOTTY || errno == EOPNOTSUPP ? 0 : -1;
-	if (!(flags & FS_APPEND_FL))
-		return 0;
-	flags &= ~FS_APPEND_FL;
-	return ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? -1 : 1;
+	return rc < 0 && (errno == ENOTTY || errno == EOPNOTSUPP) ? 0 : rc;
 }
 
 static void reseal(int fd, int was)
 {
-	int flags;
-
-	if (was > 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-		flags |= FS_APPEND_FL;
-		ioctl(fd, FS_IOC_SETFLAGS, &flags);
-	}
+	if (was > 0)
+		set_append_only(fd, 1);
 }
 
 /*
@@ -361,15 +352,8 @@ static int open_append(int dir, const char *base, int excl)
 /* Sets FS_APPEND_FL; a note when the file system cannot. */
 static void make_append_only(int fd, const char *base, char *note, size_t n)
 {
-	int flags;
-
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-		if (flags & FS_APPEND_FL)
-			return;
-		flags |= FS_APPEND_FL;
-		if (ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0)
-			return;
-	}
+	if (set_append_only(fd, 1) >= 0)
+		return;
 	snprintf(note + strlen(note), n - strlen(note), "%s%s: cannot be made "
 		 "append-only: %s", note[0] ? "; " : "", base, strerror(errno));
 }

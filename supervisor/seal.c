@@ -6,26 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 #include "seal.h"
 #include "util.h"
-
-/* FS_APPEND_FL on fd; 1 when newly set, 0 when it was, -1 with errno. */
-static int seal_fd(int fd)
-{
-	int flags;
-
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
-		return -1;
-	if (flags & FS_APPEND_FL)
-		return 0;
-	flags |= FS_APPEND_FL;
-	return ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0 ? -1 : 1;
-}
 
 static void count(struct seal_walk *w, int rc)
 {
@@ -71,7 +56,7 @@ static void visit(int dir, const char *name, int depth, struct seal_walk *w)
 	/* It may have been swapped since statx: the type of what is open. */
 	if (fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type) {
 		if (!sealed)
-			count(w, seal_fd(fd));
+			count(w, set_append_only(fd, 1));
 		if (type == S_IFDIR)
 			walk(fd, depth + 1, w);
 	}
@@ -107,6 +92,6 @@ static void walk(int dir, int depth, struct seal_walk *w)
 void seal_tree(int area, struct seal_walk *w)
 {
 	memset(w, 0, sizeof(*w));
-	count(w, seal_fd(area));
+	count(w, set_append_only(area, 1));
 	walk(area, 0, w);
 }
