@@ -265,9 +265,12 @@ fixed_gap() {
 
 # Runs "$@" on a pty of its own (script), then reads a line from that pty:
 # text that an attack typed into the terminal is that line. The pipe keeps
-# script's input open while the shell reads.
+# script's input open while the shell reads. script runs $SHELL, which is
+# dash on a CI machine and bash here: the line is read by head under a
+# timeout (--foreground: in a process group of its own head could not
+# read the terminal), which both run alike (dash's read has no -t).
 on_pty() {
-	sleep 4 | timeout -s KILL 30 script -qec "$* </dev/tty; read -t 2 line; echo \"READ:\$line\"" /dev/null
+	sleep 4 | SHELL=/bin/sh timeout -s KILL 30 script -qec "$* </dev/tty; line=\$(timeout --foreground 2 head -n 1 </dev/tty); echo \"READ:\$line\"" /dev/null
 }
 
 @test "the TIOCSTI canary sees text typed into the terminal on the host" {
