@@ -47,6 +47,34 @@ static int is(xmlNodePtr n, const char *name)
 	return n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST name);
 }
 
+/*
+ * Returns 1 the first time an element that a manifest holds at most once is
+ * met (marking @bit in @seen), and 0 with the error set when it comes again:
+ * a second one is refused, never merged into the first. A merge let a
+ * second <service> raise per-client from 8 to 64, and leaked the first's
+ * strings (issue 10, finding 17); a manifest is untrusted input.
+ */
+static int once(struct reader *rd, xmlNodePtr n, unsigned *seen, unsigned bit)
+{
+	if (*seen & bit) {
+		bad(rd, n, "more than one %s", (const char *)n->name);
+		return 0;
+	}
+	*seen |= bit;
+	return 1;
+}
+
+/* The bits of once(): the root's children, then a service's. */
+enum {
+	ONCE_FILES = 1u << 0,
+	ONCE_SERVICE = 1u << 1,
+	ONCE_LOGS = 1u << 2,
+	ONCE_VM = 1u << 3,
+	ONCE_EXEC = 1u << 0,
+	ONCE_LIMITS = 1u << 1,
+	ONCE_SYSCALLS = 1u << 2,
+};
+
 /* Returns a malloc'd copy of an attribute, or NULL when absent. */
 static char *attr(xmlNodePtr n, const char *name)
 {
@@ -213,12 +241,21 @@ static void read_env(struct reader *rd, xmlNodePtr n, struct service *s)
 	s->env[s->n_env].name = attr_req(rd, n, "name");
 	s->env[s->n_env].value = attr_req(rd, n, "value");
 	s->n_env++;
+	for (size_t i = 0; !rd->failed && i + 1 < s->n_env; i++)
+		if (!strcmp(s->env[i].name, s->env[s->n_env - 1].name))
+			bad(rd, n, "\"%s\" is set twice", s->env[i].name);
 }
 
 static void read_service_children(struct reader *rd, xmlNodePtr svc,
 				  struct service *s)
 {
+	unsigned seen = 0;
+
 	for (xmlNodePtr n = svc->children; n && !rd->failed; n = n->next) {
+		if ((is(n, "exec") && !once(rd, n, &seen, ONCE_EXEC)) ||
+		    (is(n, "limits") && !once(rd, n, &seen, ONCE_LIMITS)) ||
+		    (is(n, "syscalls") && !once(rd, n, &seen, ONCE_SYSCALLS)))
+			return;
 		if (is(n, "exec")) {
 			xmlChar *t = xmlNodeGetContent(n);
 
@@ -288,6 +325,9 @@ static void read_writable(struct reader *rd, xmlNodePtr n, struct manifest *m)
 	w->mode = attr_mode(rd, n);
 	if (!rd->failed && (!path_is_clean(w->path) || !strcmp(w->path, "/")))
 		bad(rd, n, "path \"%s\" is not a clean absolute path", w->path);
+	for (size_t i = 0; !rd->failed && i + 1 < m->n_writables; i++)
+		if (!strcmp(m->writables[i].path, w->path))
+			bad(rd, n, "area \"%s\" is listed twice", w->path);
 	free(kind);
 }
 
@@ -306,6 +346,9 @@ static void read_user(struct reader *rd, xmlNodePtr n, struct manifest *m)
 	u->uid = (uint32_t)attr_num(rd, n, "uid", SPEC_MAX_ID);
 	u->gid = (uint32_t)attr_num(rd, n, "gid", SPEC_MAX_ID);
 	u->home = attr(n, "home");
+	for (size_t i = 0; !rd->failed && i + 1 < m->n_users; i++)
+		if (!strcmp(m->users[i].name, u->name))
+			bad(rd, n, "user \"%s\" is listed twice", u->name);
 }
 
 static void read_output(struct reader *rd, xmlNodePtr n, struct manifest *m)
@@ -329,6 +372,9 @@ static void read_output(struct reader *rd, xmlNodePtr n, struct manifest *m)
 			    o->file[0] == '.'))
 		bad(rd, n, "output \"%s\" is not a file name beside the manifest",
 		    o->file ? o->file : "");
+	for (size_t i = 0; !rd->failed && i + 1 < m->n_outputs; i++)
+		if (m->outputs[i].format == o->format)
+			bad(rd, n, "format \"%s\" is listed twice", format);
 	free(format);
 	free(digest);
 }
@@ -350,10 +396,6 @@ static int version_ok(const char *s)
 
 static void read_vm(struct reader *rd, xmlNodePtr n, struct manifest *m)
 {
-	if (m->has_vm) {
-		bad(rd, n, "more than one vm record");
-		return;
-	}
 	m->has_vm = 1;
 	m->vm.memory = attr_num(rd, n, "memory", MANIFEST_VM_MEMORY_MAX);
 	m->vm.vcpus = attr_num(rd, n, "vcpus", MANIFEST_VM_VCPUS_MAX);
@@ -365,8 +407,14 @@ static void read_vm(struct reader *rd, xmlNodePtr n, struct manifest *m)
 		    m->kernel_version);
 }
 
-static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m)
+static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m,
+		       unsigned *seen)
 {
+	if ((is(n, "files") && !once(rd, n, seen, ONCE_FILES)) ||
+	    (is(n, "service") && !once(rd, n, seen, ONCE_SERVICE)) ||
+	    (is(n, "logs") && !once(rd, n, seen, ONCE_LOGS)) ||
+	    (is(n, "vm") && !once(rd, n, seen, ONCE_VM)))
+		return;
 	if (is(n, "files"))
 		read_files(rd, n, &m->files);
 	else if (is(n, "service"))
@@ -379,16 +427,15 @@ static void read_child(struct reader *rd, xmlNodePtr n, struct manifest *m)
 		read_output(rd, n, m);
 	else if (is(n, "vm"))
 		read_vm(rd, n, m);
-	else if (is(n, "logs")) {
-		free(m->logs_file);
+	else if (is(n, "logs"))
 		m->logs_file = attr(n, "file");
-	}
 }
 
 static void read_root(struct reader *rd, xmlNodePtr root, struct manifest *m)
 {
 	char *format = attr(root, "format");
 	uint64_t epoch;
+	unsigned seen = 0;
 
 	if (!is(root, "manifest"))
 		bad(rd, root, "not a manifest (root element is %s)",
@@ -408,7 +455,7 @@ static void read_root(struct reader *rd, xmlNodePtr root, struct manifest *m)
 	m->epoch = (int64_t)epoch;
 	m->files.epoch = m->epoch;
 	for (xmlNodePtr n = root->children; n && !rd->failed; n = n->next)
-		read_child(rd, n, m);
+		read_child(rd, n, m, &seen);
 	contents_sort(&m->files);
 	if (!rd->failed && m->service.stderr_path &&
 	    !writable_holding(m->writables, m->n_writables, m->service.stderr_path))

@@ -107,3 +107,58 @@ setup() {
 	assert_failure 1
 	assert_line "changed /www/index.html: owner"
 }
+
+# Writes $W/out/web.manifest.xml to $W/dup.manifest.xml with the element
+# that starts at the first line holding $1 and ends at the line holding $2
+# written twice, the copy's per-client raised to 64.
+duplicate() {
+	awk -v s="$1" -v e="$2" '
+		!done && index($0, s) { inr = 1 }
+		{ print }
+		inr { buf = buf $0 "\n" }
+		inr && index($0, e) { gsub(/per-client="8"/, "per-client=\"64\"", buf)
+			printf "%s", buf; inr = 0; done = 1 }' \
+		"$W/out/web.manifest.xml" >"$W/dup.manifest.xml"
+}
+
+@test "a manifest with a second service, exec, limits, files, logs, area, user or output is refused, never merged" {
+	imgtool build -q -o "$W/out" recipes/web.xml
+	local pair
+	for pair in '<service |</service>|service' '<exec>|</exec>|exec' \
+		'<limits |/>|limits' '<files |</files>|files' '<logs |/>|logs' \
+		'<writable path="/tmp"|/>|area "/tmp" is listed twice' \
+		'<user |/>|user "www" is listed twice' \
+		'<output |/>|format "erofs" is listed twice'; do
+		IFS='|' read -r start end message <<<"$pair"
+		duplicate "$start" "$end"
+		[ "$(wc -l <"$W/dup.manifest.xml")" -gt "$(wc -l <"$W/out/web.manifest.xml")" ]
+		run "$IMGTOOL" inspect "$W/dup.manifest.xml"
+		assert_failure 3
+		case $message in
+		*twice) assert_output --regexp "dup\.manifest\.xml:[0-9]+: .*$message" ;;
+		*) assert_output --regexp "dup\.manifest\.xml:[0-9]+: $message: more than one $message" ;;
+		esac
+		refute_output --partial "per-client"
+	done
+}
+
+@test "a manifest with a variable set twice, a second syscalls or a second vm is refused" {
+	imgtool build -q -o "$W/out" recipes/web.xml
+	local m=$W/out/web.manifest.xml add message
+	for add in '<env name="A" value="1"/><env name="A" value="2"/>|"A" is set twice' \
+		'<syscalls default="allow"/><syscalls default="allow"/>|syscalls: more than one syscalls' \
+		'<vm memory="134217728" vcpus="1" kernel-version="6.1.0"/><vm memory="134217728" vcpus="1" kernel-version="6.1.0"/>|vm: more than one vm'; do
+		IFS='|' read -r add message <<<"$add"
+		case $message in
+		vm*) sed "s|^  <logs |  $add<logs |" "$m" >"$W/dup.manifest.xml" ;;
+		*) sed "s|</exec>|</exec>$add|" "$m" >"$W/dup.manifest.xml" ;;
+		esac
+		run "$IMGTOOL" inspect "$W/dup.manifest.xml"
+		assert_failure 3
+		assert_output --regexp "dup\.manifest\.xml:[0-9]+: .*$message"
+		# once is well-formed and read
+		sed "s|$add|${add%%/>*}/>|" "$W/dup.manifest.xml" >"$W/one.manifest.xml"
+		run "$IMGTOOL" inspect "$W/one.manifest.xml"
+		assert_success
+	done
+}
