@@ -33,7 +33,7 @@ static const char usage_text[] =
 	"  verify IMAGE                 recompute every digest of an image\n"
 	"  serve IMAGE|RECIPE [--listen ADDR:PORT] [--max N] [--per-client N] [--pool N]\n"
 	"        [--connect URI] [--storage-pool NAME] [--boot-timeout SECONDS]\n"
-	"                                                   (VM images)\n"
+	"        [--ready-timeout SECONDS]                  (VM images)\n"
 	"                               run the supervisor (imgsupd) in the foreground\n"
 	"  run IMAGE [-- CMD ARGS...]   one fresh instance on this terminal\n"
 	"  logs [-f] IMAGE              print what instances wrote to the log volume\n"
@@ -277,7 +277,8 @@ static int cmd_serve(int argc, char **argv)
 		static const char *const valued[] = { "--listen", "--max", "--per-client",
 						      "--pool", "--connect",
 						      "--storage-pool",
-						      "--boot-timeout", NULL };
+						      "--boot-timeout",
+						      "--ready-timeout", NULL };
 		int takes_value = 0;
 
 		for (const char *const *v = valued; *v; v++)

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 	fputs("usage: imgsupd [--listen ADDR:PORT] [--max N] [--per-client N] "
 	      "[--pool N]\n"
 	      "               [--connect URI] [--storage-pool NAME]\n"
-	      "               [--boot-timeout SECONDS] IMAGE\n"
+	      "               [--boot-timeout SECONDS] [--ready-timeout SECONDS] IMAGE\n"
 	      "       imgsupd --run IMAGE [-- CMD ARGS...]\n"
 	      "serves a fresh read-only instance of IMAGE per connection, "
 	      "session or period; see imgsupd(8)\n", f);
@@ -73,13 +73,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "connect", required_argument, NULL, 'C' },
 		{ "storage-pool", required_argument, NULL, 'S' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
+		{ "ready-timeout", required_argument, NULL, 'R' },
 		{ "run", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:R:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'm':
@@ -101,6 +102,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'b':
 			if (parse_range("--boot-timeout", optarg, 1, 3600,
 					&o->boot_timeout) < 0)
+				return -1;
+			break;
+		case 'R':
+			if (parse_range("--ready-timeout", optarg, 1, 86400,
+					&o->ready_timeout) < 0)
 				return -1;
 			break;
 		case 'r': o->run = 1; break;

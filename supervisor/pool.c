@@ -202,6 +202,11 @@ void pool_refuse(struct pool_conn *c, const char *why)
 /* ops->hand_over, and the wall limit from the member's first connection. */
 static void hand_over(struct pool *p, struct pool_member *m, struct pool_conn *c)
 {
+	/* A ready member's deadline was for its wait: the wall limit follows. */
+	if (m->state == MEMBER_READY) {
+		m->deadline_ms = 0;
+		m->deadline_reason = NULL;
+	}
 	if (p->ops->hand_over(p, m, c) < 0)
 		return;
 	if (p->cfg.wall_ms && !m->deadline_ms) {
@@ -369,9 +374,18 @@ void pool_serve_queue(struct pool *p)
 
 void pool_ready(struct pool *p, struct pool_member *m)
 {
-	(void)p;
 	m->state = MEMBER_READY;
-	m->deadline_ms = 0;	/* the ready deadline; the wall limit comes with a client */
+	/*
+	 * The start deadline is met. A member that then waits for ever would
+	 * hold its resources, and whatever it does meanwhile, unwatched by any
+	 * wall limit (that comes with a client): it waits cfg.ready_ms at most,
+	 * and a fresh one takes its place.
+	 */
+	m->deadline_ms = 0;
+	if (p->cfg.ready_ms) {
+		m->deadline_ms = now_ms() + p->cfg.ready_ms;
+		m->deadline_reason = "ready-timeout";
+	}
 }
 
 void pool_conn_done(struct pool *p, struct pool_member *m)

@@ -54,7 +54,8 @@ struct pool_member {
 	uint64_t started_ms;	/* its first connection; 0: none yet */
 	/*
 	 * 0: none. STARTING: the ready deadline (it ends as boot-timeout).
-	 * Later: the wall limit, or a recycled instance's grace; it then ends
+	 * READY: how long it may wait for a client (cfg.ready_ms). Later: the
+	 * wall limit, or a recycled instance's grace. Past STARTING it ends
 	 * with deadline_reason.
 	 */
 	uint64_t deadline_ms;
@@ -154,6 +155,8 @@ struct pool_config {
 	uint64_t size;		/* members kept prepared */
 	uint64_t wall_ms, idle_ms, grace_ms;	/* the service's limits; 0: none */
 	uint64_t queue_timeout_ms;	/* a queued connection waits at most this */
+	uint64_t ready_ms;	/* a READY member waits for a client at most
+				   this, then ends as ready-timeout; 0: for ever */
 	int on_demand;		/* prepare one more member per queued connection
 				   (VMs, whose pool may be 0) */
 	int accept_flags;	/* for accept4, besides SOCK_CLOEXEC */
@@ -241,8 +244,9 @@ int pool_finished(const struct pool *p);
 
 /* ---- what the backend tells the pool ---- */
 
-/* m, STARTING, is prepared: READY, no deadline. The backoff stays: the
- * service may yet fail to run in it (pool_success ends a backoff). */
+/* m, STARTING, is prepared: READY, with the deadline cfg.ready_ms (none
+ * when 0) until a client comes. The backoff stays: the service may yet
+ * fail to run in it (pool_success ends a backoff). */
 void pool_ready(struct pool *p, struct pool_member *m);
 /*
  * One of m's connections is over: it counts against the caps no more (a

@@ -23,6 +23,7 @@ struct options {
 	const char *connect;	/* VMs: a libvirt URI; NULL: qemu:///embed */
 	const char *storage_pool;	/* VMs of a remote libvirtd: its pool */
 	uint64_t boot_timeout;	/* VMs: seconds until the guest is ready */
+	uint64_t ready_timeout;	/* VMs: seconds a ready VM waits for a client */
 	int run;		/* one instance on the terminal */
 	char **command;		/* --run: instead of the service's exec */
 };

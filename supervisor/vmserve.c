@@ -33,6 +33,23 @@
 
 #define BUFFER_LIMIT (4 * CHANNEL_FRAME_MAX)	/* per direction, per VM */
 #define SESSION_QUEUE 16	/* a session's connections waiting their turn */
+#define READY_TIMEOUT 600	/* s a booted VM may wait for a client */
+
+/*
+ * The budget of a guest's diagnostics ('L' frames). The guest init sends a
+ * few: a failure, a warning at start, one per connection whose service
+ * could not start. A compromised guest could send them as fast as the
+ * channel carries them, each a line of our log. So, per VM: GUEST_LOG_BURST
+ * lines at once, then one per GUEST_LOG_EVERY_MS, at most GUEST_LOG_TOTAL
+ * lines in all; what is over is dropped and counted (event=warning at the
+ * first drop and, with the count, when the VM ends). More than
+ * GUEST_LOG_FLOOD frames within one second is no diagnostic any more: the
+ * VM is ended as reason=protocol, as for a malformed frame.
+ */
+#define GUEST_LOG_BURST 20
+#define GUEST_LOG_EVERY_MS 1000
+#define GUEST_LOG_TOTAL 100
+#define GUEST_LOG_FLOOD 100
 
 struct bytes {
 	uint8_t *data;
@@ -59,6 +76,13 @@ struct vmi {
 	size_t in_len;
 	/* A session's connections wait here their turn: pm.queued of them. */
 	struct pool_conn queue[SESSION_QUEUE];
+	/* The budget of its 'L' frames (GUEST_LOG_*). */
+	unsigned log_tokens;	/* lines it may log now */
+	uint64_t log_refill_ms;	/* when the next token comes */
+	unsigned long log_lines;	/* logged */
+	unsigned long log_dropped;	/* over the budget, not logged */
+	uint64_t log_window_ms;	/* the second its frames are counted in */
+	unsigned log_window_frames;
 };
 
 struct vmserve {
@@ -236,13 +260,54 @@ static void conn_done(struct vmserve *vs, struct vmi *v)
 	}
 }
 
-static void guest_log(const struct vmi *v, const struct channel_frame *f)
+/* Whether the budget has a line left for v now; takes it (GUEST_LOG_*). */
+static int log_budget(struct vmi *v, uint64_t now)
+{
+	while (v->log_tokens < GUEST_LOG_BURST && now >= v->log_refill_ms) {
+		v->log_tokens++;
+		v->log_refill_ms += GUEST_LOG_EVERY_MS;
+	}
+	if (v->log_tokens == GUEST_LOG_BURST)
+		v->log_refill_ms = now + GUEST_LOG_EVERY_MS;
+	if (!v->log_tokens || v->log_lines >= GUEST_LOG_TOTAL)
+		return 0;
+	v->log_tokens--;
+	v->log_lines++;
+	return 1;
+}
+
+/*
+ * An 'L' frame: a line of our log within the budget, else counted. -1 for
+ * a flood (GUEST_LOG_FLOOD frames in a second): the protocol is broken.
+ */
+static int guest_log(struct vmi *v, const struct channel_frame *f)
 {
 	char text[GUEST_LOG_MAX + 1];
+	uint64_t now = now_ms();
 
+	if (now - v->log_window_ms >= 1000) {
+		v->log_window_ms = now;
+		v->log_window_frames = 0;
+	}
+	if (++v->log_window_frames > GUEST_LOG_FLOOD) {
+		v->log_dropped++;
+		sv_log("event=warning what=guest-log instance=%lu note=\"more than "
+		       "%d diagnostic frames in a second: a flood\"", v->pm.id,
+		       GUEST_LOG_FLOOD);
+		return -1;
+	}
+	if (!log_budget(v, now)) {
+		if (!v->log_dropped++)
+			sv_log("event=warning what=guest-log instance=%lu note=\"over "
+			       "the budget of %d lines, then one a second, %d in all: "
+			       "further lines are dropped and counted\"", v->pm.id,
+			       GUEST_LOG_BURST, GUEST_LOG_TOTAL);
+		return 0;
+	}
 	/* The guest is not trusted: only printable bytes reach our log. */
 	channel_text(f, text, sizeof(text));
 	sv_log("event=guest instance=%lu message=\"%s\"", v->pm.id, text);
+	return 0;
 }
 
 static void exit_status(struct vmi *v, const struct channel_frame *f)
@@ -294,8 +359,7 @@ static int on_frame(struct vmserve *vs, struct vmi *v, const struct channel_fram
 		exit_status(v, f);
 		return 0;
 	case CH_LOG:
-		guest_log(v, f);
-		return 0;
+		return guest_log(v, f);
 	default:
 		return -1;	/* 'O' and 'C' go the other way */
 	}
@@ -403,6 +467,7 @@ static struct pool_member *vm_spawn(struct pool *p, unsigned long id)
 	v->pm.state = MEMBER_STARTING;
 	v->pm.created_ms = now_ms();
 	v->booting = 1;
+	v->log_tokens = GUEST_LOG_BURST;
 	v->cur.fd = -1;
 	v->d.chan = -1;
 	post(vs_of(p), v);
@@ -485,6 +550,9 @@ static void on_done(struct vmserve *vs)
 
 	while (read(vs->done_pipe[0], &v, sizeof(v)) == (ssize_t)sizeof(v)) {
 		if (!v->booting) {
+			if (v->log_dropped)
+				sv_log("event=warning what=guest-log instance=%lu "
+				       "dropped=%lu", v->pm.id, v->log_dropped);
 			pool_ended(&vs->pool, &v->pm, "exit");
 			free_vm(v);
 			continue;
@@ -638,6 +706,7 @@ int vm_serve(struct supervisor *sv)
 	pool_service_config(sv, &cfg);
 	/* A queued connection waits for a boot at most as long as a boot. */
 	cfg.queue_timeout_ms = vs.boot_timeout_ms;
+	cfg.ready_ms = (sv->o->ready_timeout ? sv->o->ready_timeout : READY_TIMEOUT) * 1000;
 	cfg.on_demand = 1;	/* a pool of 0 boots per session */
 	cfg.accept_flags = SOCK_NONBLOCK;	/* the relay never waits on a client */
 	pool_init(&vs.pool, sv, &vm_ops, &cfg);
