@@ -785,6 +785,22 @@ int kvm_usable(void)
 }
 
 /* Formats "what path: strerror(errno)" into err; returns -1. */
+void note_add(char *note, size_t n, const char *fmt, ...)
+{
+	size_t len = strnlen(note, n);
+	va_list ap;
+
+	if (len + 1 >= n)
+		return;
+	if (len && len + 3 < n) {
+		memcpy(note + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(note + len, n - len, fmt, ap);
+	va_end(ap);
+}
+
 int msg_errno(char *err, size_t n, const char *what, const char *path)
 {
 	int saved = errno;

@@ -39,6 +39,12 @@ int error_errno(struct error *e, const char *fmt, ...)
  * and returns -1.
  */
 int msg_errno(char *err, size_t n, const char *what, const char *path);
+/*
+ * Appends a formatted text to the note note (of size n), after "; " when
+ * it holds one already; cut to fit, always NUL-terminated.
+ */
+void note_add(char *note, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Allocation that cannot fail: out of memory ends the process. */
 void out_of_memory(void) __attribute__((noreturn));

@@ -543,7 +543,7 @@ static int instance_request(struct guest_instance *in, pid_t *service)
  */
 static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 {
-	char err[JAIL_ERR_MAX], note[CTL_TEXT_MAX];
+	char err[JAIL_ERR_MAX], note[CTL_TEXT_MAX], more[CTL_TEXT_MAX];
 	pid_t service = 0;
 	sigset_t mask;
 	int sfd;
@@ -557,11 +557,15 @@ static __attribute__((noreturn)) void instance_main(struct guest_instance *in)
 		if (unshare(CLONE_NEWCGROUP) < 0)
 			die(in->ctl, "unshare cgroup namespace");
 	}
-	if (jail_enter(&in->jail, err, sizeof(err)) < 0) {
+	/* What the areas needed mended and what the stderr file did, both
+	 * for the host's log (the init sends them on). */
+	if (jail_enter(&in->jail, note, sizeof(note), err, sizeof(err)) < 0) {
 		ctl_tell(in->ctl, CTL_ERROR, err);
 		_exit(125);
 	}
-	launch_open_stderr(&in->plan, note, sizeof(note));
+	launch_open_stderr(&in->plan, more, sizeof(more));
+	if (more[0])
+		note_add(note, sizeof(note), "%s", more);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
@@ -617,7 +621,8 @@ static void make_instance(struct guest_instance *in, const struct guest_spec *gs
 		a->source = in->sources[i];
 	}
 	in->jail = (struct jail_spec){
-		.image = "/root", .hostname = gs->hostname, .areas = in->areas,
+		.image = "/root", .logs = "/logs", .hostname = gs->hostname,
+		.areas = in->areas,
 		.n_areas = gs->n_areas,
 		.loopback = gs->service.network == NETWORK_HOST ? -1 :
 			    gs->service.network == NETWORK_LOOPBACK ? 1 : 0,

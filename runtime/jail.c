@@ -227,12 +227,150 @@ static int mount_dev(const char *root, char *err, size_t n)
 	return 0;
 }
 
-/* Log and state areas: the log volume's directory, bound read-write. */
-static int mount_bind_area(const struct jail_area *a, const char *target,
+#define AREA_ASIDE_MAX 100	/* NAME.not-a-dir.1 to .99 */
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISLNK(m) ? "a symbolic link" : S_ISREG(m) ? "a file" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a directory";
+}
+
+/*
+ * renameat2 NOREPLACE in dir; a file system that lacks the flag (EINVAL:
+ * some FUSE servers) gets a plain rename after a look that the name is
+ * free. Only the jail's root renames here, before any service runs.
+ */
+static int rename_free(int dir, const char *from, const char *to)
+{
+	struct stat st;
+
+	if (syscall(SYS_renameat2, dir, from, dir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	if (fstatat(dir, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return errno == ENOENT ? renameat(dir, from, dir, to) : -1;
+}
+
+/* Moves name in dir aside to NAME.not-a-dir.N; the name used in aside. */
+static int move_aside(int dir, const char *name, char *aside, size_t n)
+{
+	for (int i = 1; i < AREA_ASIDE_MAX; i++) {
+		if (snprintf(aside, n, "%s.not-a-dir.%d", name, i) >= (int)n) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (rename_free(dir, name, aside) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/*
+ * The component name of a->path in dir, a directory: opened as it is, or
+ * mended (moved aside, made anew) and opened. last: the area itself, made
+ * with its owner and mode; else a parent, root's, 0755.
+ */
+static int open_component(int dir, const char *name, const struct jail_area *a,
+			  int last, char *note, size_t notelen, char *err,
+			  size_t errlen)
+{
+	char aside[NAME_MAX + 1], what[PATH_MAX + 64];
+	struct stat st;
+	int fd = open_beneath(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			      O_CLOEXEC, 0);
+
+	if (fd >= 0)
+		return fd;
+	snprintf(what, sizeof(what), "area %s: %s in the log volume", a->path, name);
+	if (errno != ELOOP && errno != ENOTDIR && errno != ENOENT)
+		return msg_errno(err, errlen, "open", what);
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (move_aside(dir, name, aside, sizeof(aside)) < 0)
+			return msg_errno(err, errlen, "move aside", what);
+		note_add(note, notelen, "area %s: %s was %s; moved aside to %s "
+			 "and made anew", a->path, name, kind_of(st.st_mode), aside);
+	} else if (errno == ENOENT) {
+		note_add(note, notelen, "area %s: %s was missing; made anew",
+			 a->path, name);
+	} else {
+		return msg_errno(err, errlen, "stat", what);
+	}
+	if (mkdirat(dir, name, 0700) < 0 ||
+	    (fd = open_beneath(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			       O_CLOEXEC, 0)) < 0)
+		return msg_errno(err, errlen, "make", what);
+	if (fchown(fd, last ? a->uid : 0, last ? a->gid : 0) < 0 ||
+	    fchmod(fd, last ? a->mode & 07777 : 0755) < 0) {
+		msg_errno(err, errlen, "set the owner and mode of", what);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int jail_open_area(int logs, const struct jail_area *a, char *note,
+		   size_t notelen, char *err, size_t errlen)
+{
+	char path[PATH_MAX], *save = NULL, *name, *next;
+	int dir = -1, fd;
+
+	if (snprintf(path, sizeof(path), "%s", a->path) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return msg_errno(err, errlen, "area", a->path);
+	}
+	for (name = strtok_r(path, "/", &save); name; name = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(name, ".") || !strcmp(name, "..")) {
+			errno = EINVAL;
+			fd = msg_errno(err, errlen, "area", a->path);
+		} else {
+			fd = open_component(dir < 0 ? logs : dir, name, a, !next,
+					    note, notelen, err, errlen);
+		}
+		if (dir >= 0)
+			close(dir);
+		if (fd < 0)
+			return -1;
+		dir = fd;
+	}
+	if (dir < 0) {
+		errno = EINVAL;	/* "/": the volume itself is no area */
+		return msg_errno(err, errlen, "area", a->path);
+	}
+	return dir;
+}
+
+/*
+ * Log and state areas: the log volume's directory, bound read-write. The
+ * bind is made from the descriptor jail_open_area() opened, never from a
+ * path that could lead elsewhere by the time mount(2) resolves it.
+ */
+static int mount_bind_area(int logs, const struct jail_area *a,
+			   const char *target, char *note, size_t notelen,
 			   char *err, size_t n)
 {
-	if (mount(a->source, target, NULL, MS_BIND, NULL) < 0)
-		return msg_errno(err, n, "bind", a->source);
+	int fd = jail_open_area(logs, a, note, notelen, err, n), tree;
+
+	if (fd < 0)
+		return -1;
+	tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	close(fd);
+	if (tree < 0)
+		return msg_errno(err, n, "open_tree of the area", a->path);
+	if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		msg_errno(err, n, "bind the area", a->path);
+		close(tree);
+		return -1;
+	}
+	close(tree);
 	/* Writable, but nothing on it runs, and no devices or setuid. */
 	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV |
 		  MS_NOEXEC, NULL) < 0)
@@ -255,20 +393,29 @@ static int mount_scratch_area(const struct jail_area *a, const char *target,
 	return 0;
 }
 
-static int mount_areas(const struct jail_spec *s, char *err, size_t n)
+static int mount_areas(const struct jail_spec *s, char *note, size_t notelen,
+		       char *err, size_t n)
 {
 	char target[PATH_MAX];
+	int logs = -1, rc = 0;
 
-	for (size_t i = 0; i < s->n_areas; i++) {
+	for (size_t i = 0; rc == 0 && i < s->n_areas; i++) {
 		const struct jail_area *a = &s->areas[i];
 
-		if (join(target, sizeof(target), s->image, a->path) < 0)
-			return msg_errno(err, n, "path", a->path);
-		if (a->kind == WRITABLE_SCRATCH ? mount_scratch_area(a, target, err, n) < 0 :
-		    mount_bind_area(a, target, err, n) < 0)
-			return -1;
+		if (join(target, sizeof(target), s->image, a->path) < 0) {
+			rc = msg_errno(err, n, "path", a->path);
+		} else if (a->kind == WRITABLE_SCRATCH) {
+			rc = mount_scratch_area(a, target, err, n);
+		} else if (logs < 0 && (!s->logs || (logs = open(s->logs, O_PATH |
+				O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)) {
+			rc = msg_errno(err, n, "the log volume", s->logs ? s->logs : "(none)");
+		} else {
+			rc = mount_bind_area(logs, a, target, note, notelen, err, n);
+		}
 	}
-	return 0;
+	if (logs >= 0)
+		close(logs);
+	return rc;
 }
 
 /*
@@ -306,12 +453,15 @@ static int loopback_up(char *err, size_t n)
 	return rc;
 }
 
-int jail_enter(const struct jail_spec *s, char *err, size_t errlen)
+int jail_enter(const struct jail_spec *s, char *note, size_t notelen,
+	       char *err, size_t errlen)
 {
+	note[0] = '\0';
+	err[0] = '\0';
 	if (mount_proc(s->image, err, errlen) < 0 ||
 	    mask_proc(s->image, err, errlen) < 0 ||
 	    mount_dev(s->image, err, errlen) < 0 ||
-	    mount_areas(s, err, errlen) < 0 ||
+	    mount_areas(s, note, notelen, err, errlen) < 0 ||
 	    pivot(s->image, err, errlen) < 0)
 		return -1;
 	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)

@@ -26,9 +26,10 @@
 #define JAIL_ERR_MAX 256
 
 struct jail_area {
-	const char *path;	/* in the instance */
+	const char *path;	/* in the instance, absolute */
 	enum writable_kind kind;
-	const char *source;	/* log/state: host directory to bind; else NULL */
+	const char *source;	/* log/state: its directory, for messages (jail_enter
+				   opens it as path beneath jail_spec.logs) */
 	uint64_t size;		/* scratch: tmpfs size */
 	uid_t uid;
 	gid_t gid;
@@ -37,6 +38,8 @@ struct jail_area {
 
 struct jail_spec {
 	const char *image;	/* where the image is mounted read-only */
+	const char *logs;	/* the log volume's directory: every log and state
+				   area is its path beneath it; NULL without */
 	const char *hostname;
 	const struct jail_area *areas;
 	size_t n_areas;
@@ -44,8 +47,27 @@ struct jail_spec {
 				 * namespace at all (network="host") */
 };
 
-/* Mounts and pivots (see above). Returns -1 with err set. */
-int jail_enter(const struct jail_spec *s, char *err, size_t errlen);
+/*
+ * Mounts and pivots (see above). Returns -1 with err set. What it had to
+ * mend on the way (jail_open_area) is in note ("" when nothing).
+ */
+int jail_enter(const struct jail_spec *s, char *note, size_t notelen,
+	       char *err, size_t errlen);
+
+/*
+ * The directory of a log or state area, opened beneath logs (the log
+ * volume's directory, as a descriptor) one component of a->path at a time,
+ * through no symbolic link, magic link, mount or "..": what is bound is the
+ * volume's own directory, however the volume was changed since the last
+ * look (a guest's root can change a shared volume while a supervisor runs).
+ * A component that is a link, a file or anything but a directory is moved
+ * aside to NAME.not-a-dir.N and made anew (a parent root's, 0755; the area
+ * itself with its owner and mode), and so is a missing one; note says what
+ * was mended, naming the area. Returns an O_PATH descriptor of the area, or
+ * -1 with err naming the area when it could not be mended.
+ */
+int jail_open_area(int logs, const struct jail_area *a, char *note,
+		   size_t notelen, char *err, size_t errlen);
 
 /*
  * Whether this kernel has vm.memfd_noexec (Linux 6.3 and later): without

@@ -259,12 +259,17 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 		_exit(0);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die(ctl, "unshare cgroup namespace");
-	if (jail_enter(&cfg->jail, err, sizeof(err)) < 0)
+	if (jail_enter(&cfg->jail, note, sizeof(note), err, sizeof(err)) < 0)
 		die(ctl, err);
 	/* The stderr file, as root in the jail, through the instance's own
 	 * mount of its area: no file of ours is handed in. */
-	if (!cfg->run)
-		launch_open_stderr(&mine.plan, note, sizeof(note));
+	if (!cfg->run) {
+		char more[CTL_TEXT_MAX];
+
+		launch_open_stderr(&mine.plan, more, sizeof(more));
+		if (more[0])
+			note_add(note, sizeof(note), "%s", more);
+	}
 	keep[1] = mine.plan.stderr_fd;
 	if (launch_drop(&mine.plan, keep, err, sizeof(err)) < 0)
 		die(ctl, err);

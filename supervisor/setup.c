@@ -287,9 +287,16 @@ static int mount_volumes(struct supervisor *sv, struct error *e)
 }
 
 
+/*
+ * The jails' areas. Each is opened (and mended, if need be) here as an
+ * instance opens it (jail_open_area()): a log area's descriptor is kept to
+ * seal it, and what was mended is logged once at start; every instance
+ * opens its areas again, beneath the volume, whatever changed meanwhile.
+ */
 static int make_areas(struct supervisor *sv, struct error *e)
 {
-	struct stat st;
+	char note[512], err[JAIL_ERR_MAX];
+	int logs = -1, rc = 0;
 
 	sv->areas = xcalloc(sv->m->n_writables, sizeof(*sv->areas));
 	sv->seal_fds = xcalloc(sv->m->n_writables, sizeof(*sv->seal_fds));
@@ -298,6 +305,7 @@ static int make_areas(struct supervisor *sv, struct error *e)
 	for (size_t i = 0; i < sv->m->n_writables; i++) {
 		const struct writable *w = &sv->m->writables[i];
 		struct jail_area *a = &sv->areas[i];
+		int fd;
 
 		a->path = w->path;
 		a->kind = w->kind;
@@ -308,15 +316,32 @@ static int make_areas(struct supervisor *sv, struct error *e)
 		if (w->kind == WRITABLE_SCRATCH)
 			continue;
 		a->source = xasprintf("%s%s", sv->logs_dir, w->path);
-		if (lstat(a->source, &st) < 0 || !S_ISDIR(st.st_mode))
-			return error_bad(e, "log volume has no directory %s", w->path);
+		if (logs < 0 && (logs = open(sv->logs_dir, O_PATH | O_DIRECTORY |
+					     O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			rc = error_errno(e, "log volume %s", sv->logs_dir);
+			break;
+		}
+		note[0] = err[0] = '\0';
+		if ((fd = jail_open_area(logs, a, note, sizeof(note), err,
+					 sizeof(err))) < 0) {
+			rc = error_bad(e, "log volume: %s", err);
+			break;
+		}
+		if (note[0])
+			sv_log("event=warning what=area area=%s warning=\"%s\"",
+			       w->path, note);
 		/* Its parents are root's: an instance cannot swap it. */
 		if (w->kind == WRITABLE_LOG &&
-		    (sv->seal_fds[i] = open(a->source, O_RDONLY | O_DIRECTORY |
-					    O_NOFOLLOW | O_CLOEXEC)) < 0)
-			return error_errno(e, "log volume: %s", w->path);
+		    (sv->seal_fds[i] = openat(fd, ".", O_RDONLY | O_DIRECTORY |
+					      O_CLOEXEC)) < 0)
+			rc = error_errno(e, "log volume: %s", w->path);
+		close(fd);
+		if (rc < 0)
+			break;
 	}
-	return 0;
+	if (logs >= 0)
+		close(logs);
+	return rc;
 }
 
 void sv_seal_logs(struct supervisor *sv)
@@ -391,6 +416,7 @@ static int make_config(struct supervisor *sv, struct error *e)
 	c->plan.keep_stdio = sv->o->run;
 	warn_kernel_gaps();
 	c->jail.image = sv->root_dir;
+	c->jail.logs = sv->logs_dir;
 	c->jail.hostname = sv->m->name;
 	c->jail.areas = sv->areas;
 	c->jail.n_areas = sv->m->n_writables;

@@ -712,15 +712,45 @@ static int make_overlay(const struct vm_host *h, struct vm_domain *d)
 	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F",
 			 backing_fmt, "-b", h->disk, d->overlay, NULL };
 	struct error e = { 0 };
+	int fd;
 
+	/*
+	 * What the guest writes to its disk lands here: made by us, new
+	 * (O_EXCL: nothing planted under its name is used), mode 0600, before
+	 * qemu-img fills it in place (it keeps an existing file's inode and
+	 * mode). qemu writes the overlay; libvirt leaves owners to us.
+	 */
+	fd = open(d->overlay, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0 ||
+	    (h->embedded && fchown(fd, h->qemu_uid, h->qemu_gid) < 0)) {
+		snprintf(d->err, sizeof(d->err), "%s: %s", d->overlay, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	snprintf(backing_fmt, sizeof(backing_fmt), "%s", h->disk_format);
 	if (run_command(argv, 1, &e) < 0) {
 		snprintf(d->err, sizeof(d->err), "overlay: %.400s", e.msg);
 		return -1;
 	}
-	/* qemu writes the overlay; libvirt leaves owners to us. */
-	if (h->embedded && chown(d->overlay, h->qemu_uid, h->qemu_gid) < 0) {
-		snprintf(d->err, sizeof(d->err), "%s: chown: %s", d->overlay,
+	return 0;
+}
+
+/* Connects *fd to the Unix socket qemu listens on at path (what: for d->err). */
+static int connect_unix(struct vm_domain *d, const char *path, const char *what,
+			int flags, int *fd)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(a.sun_path)) {
+		snprintf(d->err, sizeof(d->err), "%s: path too long", path);
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	if (*fd < 0 || connect(*fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		snprintf(d->err, sizeof(d->err), "%s %s: %s", what, path,
 			 strerror(errno));
 		return -1;
 	}
@@ -729,20 +759,43 @@ static int make_overlay(const struct vm_host *h, struct vm_domain *d)
 
 static int connect_channel(struct vm_domain *d)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	return connect_unix(d, d->socket, "channel", 0, &d->chan);
+}
 
-	if (strlen(d->socket) >= sizeof(a.sun_path)) {
-		snprintf(d->err, sizeof(d->err), "%s: path too long", d->socket);
-		return -1;
+/*
+ * The console: read without blocking, whenever the loop has a moment
+ * (vm_console_drain). Connected before the channel, so that it holds the
+ * guest's first words.
+ */
+static int connect_console(struct vm_domain *d)
+{
+	return connect_unix(d, d->console, "console", SOCK_NONBLOCK, &d->con);
+}
+
+void vm_console_drain(struct vm_domain *d)
+{
+	char buf[4096];
+
+	while (d->con >= 0) {
+		ssize_t n = read(d->con, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* qemu is gone (or broke the socket): nothing more comes. */
+			close(d->con);
+			d->con = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			d->con_ring[d->con_at] = buf[i];
+			d->con_at = (d->con_at + 1) % CONSOLE_KEEP;
+		}
+		d->con_len = d->con_len + (size_t)n > CONSOLE_KEEP ? CONSOLE_KEEP :
+			     d->con_len + (size_t)n;
 	}
-	strcpy(a.sun_path, d->socket);
-	d->chan = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (d->chan < 0 || connect(d->chan, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		snprintf(d->err, sizeof(d->err), "channel %s: %s", d->socket,
-			 strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 static int start_domain(struct vm_host *h, const char *name,
@@ -768,10 +821,10 @@ static int boot_local(struct vm_host *h, struct vm_domain *d)
 
 	d->overlay = xasprintf("%s/%lu.qcow2", h->dir, d->id);
 	d->socket = xasprintf("%s/%lu.sock", h->dir, d->id);
-	d->console = xasprintf("%s/%lu.console", h->dir, d->id);
+	d->console = xasprintf("%s/%lu.console.sock", h->dir, d->id);
 	p = (struct domain_paths){ d->overlay, d->console, d->socket, NULL };
 	rc = make_overlay(h, d) < 0 || start_domain(h, name, &p, d) < 0 ||
-	     connect_channel(d) < 0 ? -1 : 0;
+	     connect_console(d) < 0 || connect_channel(d) < 0 ? -1 : 0;
 	free(name);
 	return rc;
 }
@@ -831,6 +884,8 @@ static int boot_remote(struct vm_host *h, struct vm_domain *d)
 int vm_boot(struct vm_host *h, unsigned long id, struct vm_domain *d)
 {
 	d->chan = -1;
+	d->con = -1;
+	d->con_len = d->con_at = 0;
 	d->err[0] = '\0';
 	d->id = id;
 	return h->remote ? boot_remote(h, d) : boot_local(h, d);
@@ -873,6 +928,9 @@ void vm_destroy(struct vm_host *h, struct vm_domain *d)
 	if (d->chan >= 0)
 		close(d->chan);
 	d->chan = -1;
+	if (d->con >= 0)
+		close(d->con);
+	d->con = -1;
 	if (d->dom) {
 		/* It may have powered itself off already: that is no error. */
 		virDomainDestroy(d->dom);
@@ -918,7 +976,19 @@ static int fetch_console(struct vm_host *h, const struct vm_domain *d,
 	return rc;
 }
 
-void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
+/* buf[0..n) as one log line in out: control characters become spaces. */
+static void printable_tail(char *buf, ssize_t n, char *out, size_t size)
+{
+	if (n <= 0)
+		return;
+	for (ssize_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = ' ';
+	buf[n] = '\0';
+	snprintf(out, size, "%s", buf);
+}
+
+void vm_console_tail(struct vm_host *h, struct vm_domain *d, char *out,
 		     size_t size)
 {
 	char buf[CONSOLE_TAIL + 1], *fetched = NULL;
@@ -927,7 +997,16 @@ void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
 	int fd;
 
 	out[0] = '\0';
-	if (d->console && h->remote && fetch_console(h, d, &fetched) < 0) {
+	if (!h->remote) {
+		vm_console_drain(d);
+		n = d->con_len < CONSOLE_TAIL ? (ssize_t)d->con_len : CONSOLE_TAIL;
+		for (ssize_t i = 0; i < n; i++)
+			buf[i] = d->con_ring[(d->con_at + CONSOLE_KEEP - (size_t)n +
+					      (size_t)i) % CONSOLE_KEEP];
+		printable_tail(buf, n, out, size);
+		return;
+	}
+	if (d->console && fetch_console(h, d, &fetched) < 0) {
 		unlink(fetched);
 		free(fetched);
 		return;
@@ -944,12 +1023,5 @@ void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
 			      SEEK_SET) >= 0)
 		n = read(fd, buf, CONSOLE_TAIL);
 	close(fd);
-	if (n <= 0)
-		return;
-	/* One log line: control characters become spaces. */
-	for (ssize_t i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = ' ';
-	buf[n] = '\0';
-	snprintf(out, size, "%s", buf);
+	printable_tail(buf, n, out, size);
 }

@@ -13,7 +13,10 @@
  *    shared with virtiofs (tag "imgtool-logs");
  *  - no network device; connections travel over one virtio-serial port
  *    (runtime/channel.h), a Unix socket on the host side;
- *  - the serial console in a file, read back when a guest fails.
+ *  - the serial console: locally a Unix socket that the serving loop
+ *    drains into a ring of CONSOLE_KEEP bytes in memory (only its end is
+ *    ever read, when a guest fails), so that a guest cannot fill our disk
+ *    or memory through it; a remote libvirtd's, a volume in its pool.
  *
  * libvirt's embedded QEMU driver (qemu:///embed) is the default: it runs
  * inside imgsupd with a private root under the run directory, and needs no
@@ -39,6 +42,7 @@
 
 #define VM_ERR_MAX 512
 #define GUEST_LOG_MAX 200	/* bytes of a guest's diagnostic line we keep */
+#define CONSOLE_KEEP (16u << 10)	/* bytes of a local console we keep */
 
 /* What every VM of one supervisor shares. */
 struct vm_host {
@@ -70,8 +74,13 @@ struct vm_domain {
 	virDomainPtr dom;
 	unsigned long id;
 	int chan;		/* connected to the guest's channel port, or -1 */
+	int con;		/* local: connected to its console, or -1 */
 	/* Paths; remote: volume names (socket NULL, logs the log disk's). */
 	char *overlay, *socket, *console, *logs;
+	/* Local: the end of its console, a ring (vm_console_drain). */
+	char con_ring[CONSOLE_KEEP];
+	size_t con_len;		/* bytes in it, at most CONSOLE_KEEP */
+	size_t con_at;		/* where the next byte goes */
 	unsigned long state_gen;	/* remote: the host's, when its disk was made */
 	int served;		/* it ran a session: its log disk has news to merge */
 	char err[VM_ERR_MAX];	/* why vm_boot failed */
@@ -111,8 +120,18 @@ struct supervisor;
  */
 int vm_run_once(struct supervisor *sv);
 
-/* The last lines of a domain's console, for the log; "" if none. */
-void vm_console_tail(struct vm_host *h, const struct vm_domain *d, char *out,
+/*
+ * Reads what a local domain's console socket holds now into its ring,
+ * keeping the last CONSOLE_KEEP bytes; at its end the socket is closed
+ * (d->con -1). Never blocks. The serving loop calls it whenever d->con is
+ * readable: qemu's serial port waits when nobody reads, and the guest's
+ * console writes with it.
+ */
+void vm_console_drain(struct vm_domain *d);
+
+/* The last lines of a domain's console, for the log; "" if none. Drains
+ * a local console first. */
+void vm_console_tail(struct vm_host *h, struct vm_domain *d, char *out,
 		     size_t size);
 
 #endif

@@ -166,16 +166,20 @@ static int wait_ms(const struct run *r)
 static int relay(struct vm_host *h, struct run *r, int sfd)
 {
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = r->d.chan, .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = r->opened && !r->stdin_eof ? STDIN_FILENO : -1,
 			  .events = POLLIN },
+			/* Always drained: qemu's serial port waits for a reader. */
+			{ .fd = r->d.con, .events = POLLIN },
 		};
 		int rc;
 
-		if (poll(p, 3, wait_ms(r)) < 0 && errno != EINTR)
+		if (poll(p, 4, wait_ms(r)) < 0 && errno != EINTR)
 			return -1;
+		if (p[3].revents)
+			vm_console_drain(&r->d);
 		if (!r->ready && now_ms() >= r->deadline_ms) {
 			char tail[600];
 
@@ -221,6 +225,7 @@ int vm_run_once(struct supervisor *sv)
 		return 2;
 	}
 	r.d.chan = -1;
+	r.d.con = -1;
 	r.status = 1;
 	if (vm_boot(sv->vm, 1, &r.d) < 0) {
 		fprintf(stderr, "imgsupd: %s\n", r.d.err);

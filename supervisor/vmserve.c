@@ -169,7 +169,7 @@ static void requote(char *s)
 }
 
 /* A guest that did not come up, with the end of its console. */
-static void log_boot_error(struct vmserve *vs, const struct vmi *v, char *why)
+static void log_boot_error(struct vmserve *vs, struct vmi *v, char *why)
 {
 	char tail[600];
 
@@ -587,12 +587,12 @@ static void on_signals(struct vmserve *vs)
 
 /* ---- the loop ---- */
 
-#define POLL_MAX (3 + 2 * (MAX_INSTANCES + MAX_POOL))
+#define POLL_MAX (3 + 3 * (MAX_INSTANCES + MAX_POOL))
 
 struct watch {
 	struct pollfd p[POLL_MAX];
 	struct vmi *vm[POLL_MAX];	/* NULL: not a VM's */
-	int is_chan[POLL_MAX];
+	int is_chan[POLL_MAX];	/* 1: its channel, 2: its console, 0: its client */
 	nfds_t n;
 };
 
@@ -626,6 +626,9 @@ static void build_watch(const struct vmserve *vs, struct watch *w)
 			ev |= POLLOUT;
 		if (!v->chan_eof)
 			add(w, v->d.chan, ev, v, 1);
+		/* Always drained: qemu's serial port waits for a reader. */
+		if (v->d.con >= 0)
+			add(w, v->d.con, POLLIN, v, 2);
 		if (v->cur.fd < 0)
 			continue;
 		ev = 0;
@@ -646,6 +649,10 @@ static void on_vm_event(struct vmserve *vs, struct vmi *v, int chan, short re)
 {
 	if (!in_loop(v))
 		return;	/* stopped by an earlier event of this round */
+	if (chan == 2) {
+		vm_console_drain(&v->d);
+		return;
+	}
 	if (chan) {
 		if (re & POLLOUT && flush(v->d.chan, &v->to_chan) < 0)
 			return stop(vs, v, "crashed");
