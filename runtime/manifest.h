@@ -29,7 +29,8 @@ struct manifest_output {
 	unsigned format;	/* enum output_format */
 	char *file;		/* file name beside the manifest */
 	uint64_t size;
-	char digest[DIGEST_HEX];
+	char digest[DIGEST_HEX];	/* sha256 of the file; of a tree, of its own
+					   manifest (output_digest()); "" if none */
 };
 
 struct manifest {
