@@ -9,11 +9,25 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "digest.h"
 #include "util.h"
 
 #define CONTENTS_MAX_ENTRIES	200000
 #define CONTENTS_MAX_BYTES	(16ull << 30)	/* all regular files together */
+
+/*
+ * What a host file was when its digest was taken: a build checks it again
+ * after packing, so that a file rewritten in place (even at the same size
+ * and mtime: ctime moves with every write) fails the build instead of
+ * leaving a manifest that does not describe the image.
+ */
+struct src_identity {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
 
 struct entry {
 	char *path;	/* absolute, clean; "/" is the root directory */
@@ -24,6 +38,7 @@ struct entry {
 	size_t len;	/* S_IFREG: size in bytes */
 	char *target;	/* S_IFLNK */
 	char digest[DIGEST_HEX];	/* S_IFREG: sha256 of the content */
+	struct src_identity src_id;	/* src as it was hashed */
 };
 
 struct contents {

@@ -307,15 +307,13 @@ int path_is_clean(const char *path)
 	return 1;
 }
 
-int read_file(const char *path, size_t max, char **data, size_t *len,
-	      struct error *e)
+/* Reads fd to its end (at most max bytes); closes it. Messages name path. */
+static int read_fd(int fd, const char *path, size_t max, char **data,
+		   size_t *len, struct error *e)
 {
 	struct buf b = { 0 };
 	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return error_errno(e, "%s", path);
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 
@@ -343,6 +341,71 @@ fail:
 	close(fd);
 	buf_free(&b);
 	return -1;
+}
+
+int read_file(const char *path, size_t max, char **data, size_t *len,
+	      struct error *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return error_errno(e, "%s", path);
+	return read_fd(fd, path, max, data, len, e);
+}
+
+int read_file_beneath(const char *dir, const char *path, size_t max,
+		      char **data, size_t *len, struct error *e)
+{
+	char *name = xasprintf("%s/%s", dir, path);
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1, rc = -1;
+	struct stat st;
+
+	if (dfd < 0)
+		error_errno(e, "%s", dir);
+	else if ((fd = open_beneath(dfd, path, O_RDONLY | O_CLOEXEC |
+				      O_NOCTTY | O_NONBLOCK, 0)) < 0)
+		error_errno(e, "%s", name);
+	else if (fstat(fd, &st) < 0)
+		error_errno(e, "%s", name);
+	else if (!S_ISREG(st.st_mode))
+		error_bad(e, "%s: not a regular file", name);
+	else if ((uint64_t)st.st_size > max)
+		error_bad(e, "%s: larger than %zu bytes", name, max);
+	else {
+		rc = read_fd(fd, name, max, data, len, e);
+		fd = -1;	/* read_fd closed it */
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	free(name);
+	return rc;
+}
+
+/* "rename:N" counts; "POINT:CMD" runs CMD at POINT. */
+void fault_point(void)
+{
+	static unsigned long calls;
+	const char *f = getenv("IMGTOOL_FAULT");
+	uint64_t n;
+
+	if (!f || strncmp(f, "rename:", 7) || parse_uint(f + 7, 1, UINT32_MAX, &n) < 0)
+		return;
+	if (++calls == n)
+		_exit(137);
+}
+
+int fault_run(const char *point, struct error *e)
+{
+	const char *f = getenv("IMGTOOL_FAULT");
+	size_t n = strlen(point);
+	char *argv[] = { "sh", "-c", NULL, NULL };
+
+	if (!f || strncmp(f, point, n) || f[n] != ':')
+		return 0;
+	argv[2] = (char *)f + n + 1;
+	return run_command(argv, 0, e);
 }
 
 int fill_stdio(struct error *e)

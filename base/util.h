@@ -93,6 +93,23 @@ int path_is_clean(const char *path);
 /* Reads a whole file (at most max bytes) into a malloc'd buffer. */
 int read_file(const char *path, size_t max, char **data, size_t *len,
 	      struct error *e);
+/*
+ * Reads the regular file path below the directory dir (opened as with
+ * open_beneath, at most max bytes) into a malloc'd buffer. Anything
+ * but a regular file is an error (status 3) naming dir/path.
+ */
+int read_file_beneath(const char *dir, const char *path, size_t max,
+		      char **data, size_t *len, struct error *e);
+/*
+ * Test hooks, off unless IMGTOOL_FAULT is set (docs/architecture.md):
+ *   IMGTOOL_FAULT=rename:N   fault_point() _exit(137)s at its Nth call,
+ *                            made just before each rename and fsync of a
+ *                            build's install;
+ *   IMGTOOL_FAULT=POINT:CMD  fault_run(POINT) runs CMD with /bin/sh -c and
+ *                            waits for it (a failure is the build's).
+ */
+void fault_point(void);
+int fault_run(const char *point, struct error *e);
 /* Writes all of data, retrying short writes and EINTR. 0, or -1 (errno). */
 int write_all(int fd, const void *data, size_t len);
 /*

@@ -1,9 +1,11 @@
 /*
  * build.c - compiling a recipe into its images (see build.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "build.h"
 #include "gather.h"
+#include "imagefile.h"
 #include "render.h"
 #include "manifest.h"
 #include "recipe.h"
@@ -128,22 +131,17 @@ static int add_manifest(struct build *b, struct error *e)
 static int output_current(const struct build *b, const struct manifest *m,
 			  unsigned format)
 {
+	const struct manifest_output *o = manifest_output_find(m, format);
 	char *name = output_name(b->r->name, format), *path = out_path(b, name);
 	char digest[DIGEST_HEX];
 	struct stat st;
 	int ok = 0;
 
-	for (size_t i = 0; i < m->n_outputs && !ok; i++) {
-		const struct manifest_output *o = &m->outputs[i];
-
-		if (o->format != format || strcmp(o->file, name))
-			continue;
-		if (format == FORMAT_TREE)
-			ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-		else
-			ok = sha256_file_hex(path, digest, NULL) == 0 &&
-			     !strcmp(digest, o->digest);
-	}
+	if (o && !strcmp(o->file, name) && !o->digest[0])	/* a tree built before trees had one */
+		ok = format == FORMAT_TREE && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	else if (o && !strcmp(o->file, name))
+		ok = output_digest(path, format, digest, NULL) == 0 &&
+		     !strcmp(digest, o->digest);
 	free(name);
 	free(path);
 	return ok;
@@ -186,13 +184,6 @@ static int make_work(struct build *b, struct error *e)
 		free(name);
 		return error_errno(e, "%s", b->o->outdir);
 	}
-	/* The private directories of earlier builds that died. */
-	{
-		char *prefix = xasprintf(".%s.build.", b->r->name);
-
-		remove_dead_tags(b->o->outdir, prefix, NULL);
-		free(prefix);
-	}
 	b->work = out_path(b, name);
 	free(name);
 	remove_tree(b->work);
@@ -225,8 +216,9 @@ static int record_output(struct build *b, unsigned format, const char *tmp,
 	o->format = format;
 	o->file = output_name(b->r->name, format);
 	if (format == FORMAT_TREE) {
+		/* tmp is the stage: its digest is its own manifest's. */
 		o->size = b->c.bytes;
-		return 0;
+		return output_digest(tmp, format, o->digest, e);
 	}
 	if (stat(tmp, &st) < 0)
 		return error_errno(e, "%s", tmp);
@@ -308,7 +300,8 @@ static int pack_one(struct build *b, unsigned format, struct error *e)
 		break;
 	}
 	if (rc == 0)
-		rc = record_output(b, format, tmp, e);
+		rc = record_output(b, format,
+				   format == FORMAT_TREE ? b->stage.dir : tmp, e);
 	free(name);
 	free(tmp);
 	return rc;
@@ -363,6 +356,7 @@ static int sync_path(const char *path, struct error *e)
 
 	if (fd < 0)
 		return error_errno(e, "%s", path);
+	fault_point();
 	if (fsync(fd) < 0)
 		rc = error_errno(e, "%s: fsync", path);
 	close(fd);
@@ -370,23 +364,65 @@ static int sync_path(const char *path, struct error *e)
 }
 
 /*
- * Moves a finished output into place. A tree is a directory, which rename()
- * cannot replace when it is not empty: the old one is exchanged with the new
- * one in one step and then removed.
+ * rename(from, to), or, when to exists and flags ask for it, an exchange
+ * of the two (what was at to lands at from); an exchange with nothing at
+ * to is a rename. Each is a fault point (IMGTOOL_FAULT=rename:N).
  */
-static int install_output(struct build *b, const char *file, int is_tree,
-			  struct error *e)
+static int move(const char *from, const char *to, unsigned flags,
+		struct error *e)
 {
-	char *from = xasprintf("%s/%s", b->work, is_tree ? "stage" : file);
-	char *to = out_path(b, file);
-	int rc = 0;
+	fault_point();
+	if (flags == RENAME_EXCHANGE &&
+	    renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
+		return 0;
+	if (flags == RENAME_EXCHANGE && errno != ENOENT)
+		return error_errno(e, "%s", to);
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to,
+		      flags == RENAME_NOREPLACE ? RENAME_NOREPLACE : 0) < 0)
+		return error_errno(e, "%s", to);
+	return 0;
+}
 
-	if (!is_tree && sync_path(from, e) < 0)
-		rc = -1;
-	else if (is_tree && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) == 0)
-		rc = 0;	/* the old tree is now in work, removed with it */
-	else if (rename(from, to) < 0)
-		rc = error_errno(e, "%s", to);
+/* OUT/FILE.tmp.PID: where a new output waits, and where the old one lands. */
+static char *pending_path(const struct build *b, const char *file)
+{
+	return xasprintf("%s/%s.tmp.%ld", b->o->outdir, file, (long)getpid());
+}
+
+/*
+ * A finished output, synced, moves from work to its pending name beside the
+ * outputs (the same directory, so that the exchange below is one rename).
+ * Nothing that is served changes.
+ */
+static int stage_output(struct build *b, const struct manifest_output *o,
+			struct error *e)
+{
+	int is_tree = o->format == FORMAT_TREE;
+	char *from = is_tree ? xstrdup(b->stage.dir) :
+			       xasprintf("%s/%s", b->work, o->file);
+	char *to = pending_path(b, o->file);
+	int rc = is_tree ? 0 : sync_path(from, e);
+
+	if (rc == 0)
+		rc = move(from, to, 0, e);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/*
+ * The new output takes its name in one step, exchanged with the old one,
+ * which is kept, complete, at the pending name until the new manifest is in
+ * place: a supervisor started meanwhile finds there what the old manifest
+ * describes (image_locate), and so does the next build if this one dies.
+ * A tree is a directory, which rename() could not replace anyway.
+ */
+static int swap_output(struct build *b, const struct manifest_output *o,
+		       struct error *e)
+{
+	char *from = pending_path(b, o->file), *to = out_path(b, o->file);
+	int rc = move(from, to, RENAME_EXCHANGE, e);
+
 	free(from);
 	free(to);
 	return rc;
@@ -399,38 +435,164 @@ static int install_logs(struct build *b, struct error *e)
 	char *from = xasprintf("%s/%s", b->work, name), *to = out_path(b, name);
 	int rc = sync_path(from, e);
 
-	if (rc == 0 && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
-		rc = error_errno(e, "%s", to);
+	if (rc == 0)
+		rc = move(from, to, RENAME_NOREPLACE, e);
 	free(name);
 	free(from);
 	free(to);
 	return rc;
 }
 
-static int install_all(struct build *b, struct error *e)
+/* The new manifest, complete and synced in work, renamed over the old one. */
+static int commit_manifest(struct build *b, struct error *e)
 {
 	struct buf m = { 0 };
 	char *logs = logs_needed(b->r) ? logs_name(b->r->name) : NULL;
-	char *mpath = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
+	char *name = xasprintf("%s.manifest.xml", b->r->name);
+	char *tmp = xasprintf("%s/%s", b->work, name), *to = out_path(b, name);
+	int fd, rc = 0;
+
+	manifest_render_outside(b->r, &b->c, b->build_id, b->outs, b->n_outs, logs,
+				b->formats & FORMAT_VM ? b->kernel.version : NULL, &m);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write_all(fd, m.data, m.len) < 0)
+		rc = error_errno(e, "%s", tmp);
+	if (fd >= 0 && rc == 0)
+		fault_point();
+	if (fd >= 0 && rc == 0 && fsync(fd) < 0)
+		rc = error_errno(e, "%s: fsync", tmp);
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = error_errno(e, "%s", tmp);
+	/* The stored outputs are on disk before the manifest that names them. */
+	if (rc == 0)
+		rc = sync_path(b->o->outdir, e);
+	if (rc == 0)
+		rc = move(tmp, to, 0, e);
+	buf_free(&m);
+	free(logs);
+	free(name);
+	free(tmp);
+	free(to);
+	return rc;
+}
+
+/*
+ * The leftovers of a killed build are put right: an output that the manifest
+ * in place describes, but that is only complete at a pending name (the build
+ * died between its exchange and its manifest), gets its name back. Then
+ * every NAME.FORMAT.tmp.*, NAME.logs.img.tmp.* and NAME.manifest.xml.tmp.*
+ * not of a build that still runs goes, and the work directories of builds
+ * that died. Errors are ignored: what stays is tried again next time.
+ */
+static void restore_output(const struct build *b, const struct manifest_output *o)
+{
+	char *cand[IMAGE_MAX_CANDIDATES], digest[DIGEST_HEX];
+	size_t n;
+
+	if (!o->digest[0] || strchr(o->file, '/'))
+		return;
+	n = image_candidates(b->o->outdir, o->file, o->format, cand);
+	if (output_digest(cand[0], o->format, digest, NULL) < 0 ||
+	    strcmp(digest, o->digest)) {
+		for (size_t k = 1; k < n; k++) {
+			if (output_digest(cand[k], o->format, digest, NULL) < 0 ||
+			    strcmp(digest, o->digest))
+				continue;
+			/* What was at the name lands at cand[k], removed after. */
+			if (renameat2(AT_FDCWD, cand[k], AT_FDCWD, cand[0],
+				      RENAME_EXCHANGE) < 0)
+				rename(cand[k], cand[0]);
+			break;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		free(cand[k]);
+}
+
+/* Whether FILE is NAME.FORMAT.tmp.*, NAME.logs.img.tmp.* or NAME.manifest.xml.tmp.*. */
+static int is_pending_name(const char *name, const char *file, const char **tag)
+{
+	size_t n = strlen(name);
+	const char *tmp = strstr(file, ".tmp.");
+	char *kind;
+	int ours;
+
+	if (!tmp || strncmp(file, name, n) || file[n] != '.' || tmp <= file + n)
+		return 0;
+	kind = xasprintf("%.*s", (int)(tmp - file - n - 1), file + n + 1);
+	ours = !strcmp(kind, "manifest.xml") || !strcmp(kind, "logs.img") ||
+	       format_parse(kind) != 0;
+	free(kind);
+	*tag = tmp + 5;
+	return ours;
+}
+
+static void tidy_outdir(const struct build *b)
+{
+	char *path = xasprintf("%s/%s.manifest.xml", b->o->outdir, b->r->name);
+	char *work_prefix = xasprintf(".%s.build.", b->r->name);
+	struct manifest *m = manifest_load(path, NULL);
+	DIR *d;
+	struct dirent *de;
+
+	remove_dead_tags(b->o->outdir, work_prefix, NULL);
+	for (size_t i = 0; m && i < m->n_outputs; i++)
+		restore_output(b, &m->outputs[i]);
+	d = opendir(b->o->outdir);
+	while (d && (de = readdir(d))) {
+		const char *tag;
+		uint64_t pid;
+		char *p;
+
+		if (!is_pending_name(b->r->name, de->d_name, &tag))
+			continue;
+		/* A PID tag of a build that still runs (not this one) is its. */
+		if (parse_uint(tag, 1, INT32_MAX, &pid) == 0 &&
+		    (pid_t)pid != getpid() && pid_running((pid_t)pid))
+			continue;
+		p = out_path(b, de->d_name);
+		remove_tree(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	manifest_free(m);
+	free(path);
+	free(work_prefix);
+}
+
+/*
+ * The install, in an order in which a build killed at any point (every
+ * rename and fsync is a fault point: IMGTOOL_FAULT=rename:N) leaves every
+ * output servable with the complete old spec or the complete new one:
+ *
+ *   1. each new output, synced, moves to OUT/NAME.FORMAT.tmp.PID;
+ *   2. a new log volume takes its name (never replacing one: it is data);
+ *   3. each output is exchanged with the one of its name: the old one now
+ *      waits, complete, at the pending name, where imgsupd and the next
+ *      build find it by the digest the old manifest records;
+ *   4. the new manifest, synced, is renamed over the old one, after the
+ *      directory is synced: the commit point;
+ *   5. the old outputs at the pending names go (tidy_outdir).
+ *
+ * The names stay the plain NAME.FORMAT throughout: what users copy.
+ */
+static int install_all(struct build *b, struct error *e)
+{
 	int rc = 0;
 
 	for (size_t i = 0; i < b->n_outs && rc == 0; i++)
-		rc = install_output(b, b->outs[i].file,
-				    b->outs[i].format == FORMAT_TREE, e);
+		rc = stage_output(b, &b->outs[i], e);
 	if (rc == 0 && b->new_logs)
 		rc = install_logs(b, e);
-	if (rc == 0) {
-		manifest_render_outside(b->r, &b->c, b->build_id, b->outs,
-					b->n_outs, logs,
-					b->formats & FORMAT_VM ? b->kernel.version : NULL,
-					&m);
-		rc = write_file_atomic(mpath, m.data, m.len, 0644, e);
-	}
+	for (size_t i = 0; i < b->n_outs && rc == 0; i++)
+		rc = swap_output(b, &b->outs[i], e);
+	if (rc == 0)
+		rc = commit_manifest(b, e);
 	if (rc == 0)
 		rc = sync_path(b->o->outdir, e);
-	buf_free(&m);
-	free(logs);
-	free(mpath);
+	if (rc == 0)
+		tidy_outdir(b);
 	return rc;
 }
 
@@ -538,13 +700,15 @@ int build_run(const struct build_opts *o, struct error *e)
 	progress(&b, "gathering", "contents");
 	if (contents_gather(&b.c, b.r, epoch, e) < 0 || add_manifest(&b, e) < 0)
 		goto out;
+	tidy_outdir(&b);
 	if (!o->force && up_to_date(&b)) {
 		if (!o->quiet)
 			fprintf(stderr, "%s: up to date\n", b.r->name);
 		rc = 0;
 		goto out;
 	}
-	if (make_work(&b, e) < 0 || pack_all(&b, e) < 0)
+	if (make_work(&b, e) < 0 || fault_run("gathered", e) < 0 ||
+	    pack_all(&b, e) < 0 || contents_check_sources(&b.c, e) < 0)
 		goto out;
 	progress(&b, "installing", o->outdir);
 	if (install_all(&b, e) < 0)

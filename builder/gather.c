@@ -161,9 +161,39 @@ static int add_host_file(struct contents *c, const char *path, const char *src,
 			    .uid = uid, .gid = gid, .src = (char *)src,
 			    .len = (size_t)st->st_size };
 
+	/* st was taken before the hash: a write after it moves ctime. */
+	en.src_id = (struct src_identity){ st->st_dev, st->st_ino, st->st_size,
+					   st->st_mtim, st->st_ctim };
 	if (sha256_file_hex(src, en.digest, e) < 0)
 		return -1;
 	return add_entry(c, &en, e);
+}
+
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+int contents_check_sources(const struct contents *c, struct error *e)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct entry *en = &c->v[i];
+		const struct src_identity *id = &en->src_id;
+		struct stat st;
+
+		if (!S_ISREG(en->mode) || !en->src || en->data)
+			continue;
+		if (stat(en->src, &st) < 0)
+			return error_errno(e, "%s: changed during the build (now gone)",
+					   en->src);
+		if (st.st_dev != id->dev || st.st_ino != id->ino ||
+		    st.st_size != id->size || !same_time(&st.st_mtim, &id->mtime) ||
+		    !same_time(&st.st_ctim, &id->ctime))
+			return error_set(e, "%s changed during the build: the image "
+					 "may not hold what its manifest says; "
+					 "nothing was installed", en->src);
+	}
+	return 0;
 }
 
 static int add_symlink(struct contents *c, const char *path, const char *target,

@@ -38,6 +38,12 @@ int contents_add_dir(struct contents *c, const char *path, mode_t perm,
 /* Adds an inline regular file and any missing parent directories. */
 int contents_add_file(struct contents *c, const char *path, const char *data,
 		      size_t len, mode_t perm, struct error *e);
-
+/*
+ * Checks that every host file of c is still the file that was hashed
+ * (device, inode, size, mtime, ctime as when its digest was taken). Called
+ * after packing: a change fails the build, naming the file ("FILE changed
+ * during the build"), since what was packed may not be what was hashed.
+ */
+int contents_check_sources(const struct contents *c, struct error *e);
 
 #endif

@@ -136,9 +136,11 @@ int image_inspect(const char *path, FILE *out, struct error *e)
 		m->built ? m->built : "-", m->epoch);
 	fprintf(out, "build id   %s\n", m->build_id ? m->build_id : "-");
 	for (size_t i = 0; i < m->n_outputs; i++) {
-		human(m->outputs[i].size, h, sizeof(h));
-		fprintf(out, "output     %-9s %s (%s)\n",
-			format_name(m->outputs[i].format), m->outputs[i].file, h);
+		const struct manifest_output *o = &m->outputs[i];
+
+		human(o->size, h, sizeof(h));
+		fprintf(out, "output     %-9s %s (%s)\n", format_name(o->format),
+			o->file, h);
 	}
 	if (m->logs_file)
 		fprintf(out, "output     %-9s %s\n", "logs", m->logs_file);
@@ -164,6 +166,8 @@ struct check {
 	FILE *out;
 	int differences;
 	int owners;	/* owners of what we read can be trusted */
+	struct buf own;	/* the image's own manifest, as read from it */
+	int has_own;
 };
 
 static void report(struct check *k, const char *what, const char *path,
@@ -224,7 +228,7 @@ static void compare(struct check *k, const struct contents *want,
 }
 
 static int tar_entry_read(struct archive *a, struct archive_entry *ae,
-			  struct contents *c, struct error *e)
+			  struct contents *c, struct check *k, struct error *e)
 {
 	const char *name = archive_entry_pathname(ae);
 	struct entry en = { 0 };
@@ -250,6 +254,10 @@ static int tar_entry_read(struct archive *a, struct archive_entry *ae,
 		buf_add(&data, chunk, (size_t)n);
 	en.len = data.len;
 	sha256_hex(data.data ? data.data : "", data.len, en.digest);
+	if (S_ISREG(en.mode) && !strcmp(en.path, MANIFEST_IMAGE_PATH) && !k->has_own) {
+		buf_add(&k->own, data.data ? data.data : "", data.len);
+		k->has_own = 1;
+	}
 	rc = contents_add(c, &en, e);
 	buf_free(&data);
 	free(en.path);
@@ -257,7 +265,8 @@ static int tar_entry_read(struct archive *a, struct archive_entry *ae,
 	return rc;
 }
 
-static int read_tar(const char *path, struct contents *c, struct error *e)
+static int read_tar(const char *path, struct contents *c, struct check *k,
+		    struct error *e)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
@@ -269,7 +278,7 @@ static int read_tar(const char *path, struct contents *c, struct error *e)
 		goto out;
 	}
 	while (rc == 0 && (r = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
-		rc = tar_entry_read(a, ae, c, e);
+		rc = tar_entry_read(a, ae, c, k, e);
 	if (rc == 0 && r != ARCHIVE_EOF)
 		rc = error_bad(e, "%s: %s", path, archive_error_string(a));
 	contents_sort(c);
@@ -294,6 +303,54 @@ static int extract(unsigned format, const char *image, const char *dir,
 	return 0;
 }
 
+/*
+ * The image's own manifest from the tree root (an extracted image or a
+ * tree output), read without following links: the image is untrusted.
+ */
+static void read_own(struct check *k, const char *root)
+{
+	char *data;
+	size_t len;
+
+	if (read_file_beneath(root, MANIFEST_IMAGE_PATH + 1, MANIFEST_MAX_BYTES,
+			      &data, &len, NULL) < 0)
+		return;
+	buf_add(&k->own, data, len);
+	k->has_own = 1;
+	free(data);
+}
+
+/*
+ * The service, users and areas of the manifest beside the image against
+ * the image's own: the supervisor serves the image's, and refuses an
+ * image whose outside manifest says otherwise.
+ */
+static void check_own(struct check *k, const char *image,
+		      const struct manifest *m)
+{
+	char *path = image_manifest_path(image);
+	char *name = xasprintf("%s:" MANIFEST_IMAGE_PATH, image);
+	struct manifest *in;
+	struct error pe = { 0 };
+	char *diff;
+
+	if (!k->has_own) {
+		report(k, "removed", MANIFEST_IMAGE_PATH,
+		       "the image has no manifest of its own");
+	} else if (!(in = manifest_parse(k->own.data ? k->own.data : "",
+					 k->own.len, name, &pe))) {
+		report(k, "changed", MANIFEST_IMAGE_PATH, pe.msg);
+	} else {
+		diff = manifest_spec_diff(m, in);
+		if (diff)
+			report(k, "changed", path, diff);
+		free(diff);
+		manifest_free(in);
+	}
+	free(name);
+	free(path);
+}
+
 /* Reads what the image holds into c, whatever its format. */
 static int read_image(unsigned format, const char *image, struct contents *c,
 		      struct check *k, struct error *e)
@@ -304,11 +361,13 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 
 	if (format == FORMAT_TAR) {
 		k->owners = 1;
-		return read_tar(image, c, e);
+		return read_tar(image, c, k, e);
 	}
 	k->owners = geteuid() == 0;
-	if (format == FORMAT_TREE)
+	if (format == FORMAT_TREE) {
+		read_own(k, image);
 		return contents_scan(c, image, e);
+	}
 	if (!mkdtemp(tmpl))
 		return error_errno(e, "mkdtemp");
 	dir = xasprintf("%s/root", tmpl);
@@ -326,6 +385,8 @@ static int read_image(unsigned format, const char *image, struct contents *c,
 	}
 	if (rc == 0)
 		rc = contents_scan(c, dir, e);
+	if (rc == 0)
+		read_own(k, dir);
 	remove_tree(tmpl);
 	free(dir);
 	return rc;
@@ -364,7 +425,8 @@ int image_verify(const char *path, FILE *out, int *differences,
 	struct contents got = { 0 };
 	unsigned format;
 	struct manifest *m;
-	int rc = -1;
+	char *file;
+	int rc = -1, leftover = 0;
 
 	*differences = 0;
 	format = image_format_checked(path, e);
@@ -375,10 +437,18 @@ int image_verify(const char *path, FILE *out, int *differences,
 		return -1;
 	if (image_digest_matches(path, m, NULL) == 0)
 		report(&k, "changed", path, "image digest differs from the manifest");
+	/* What imgsupd would serve instead (a killed build's leftover). */
+	file = image_locate(path, m, &leftover, NULL);
+	if (leftover)
+		fprintf(out, "note: a build was killed before its manifest was in "
+			"place: %s is not what its manifest describes, the previous "
+			"image is, complete, at %s (what imgsupd serves); build "
+			"again\n", path, file);
 	if (format & FORMAT_VM)
 		check_vm_files(&k, path, m);
 	if (read_image(format, path, &got, &k, e) == 0) {
 		compare(&k, &m->files, &got);
+		check_own(&k, path, m);
 		if (!k.owners)
 			fprintf(out, "note: owners not compared (extracting as non-root)\n");
 		fprintf(out, "%s: %s, %zu entries checked\n", path,
@@ -387,6 +457,8 @@ int image_verify(const char *path, FILE *out, int *differences,
 		rc = 0;
 	}
 	contents_free(&got);
+	buf_free(&k.own);
+	free(file);
 	manifest_free(m);
 	return rc;
 }

@@ -21,12 +21,13 @@
 
 #include <stdint.h>
 #include "digest.h"
+#include "guestspec.h"
 #include "util.h"
 
 /* The package that brings the default kernel, for messages. */
 #define VM_KERNEL_PACKAGE "linux-image-cloud-amd64"
 /* Where the initramfs holds the guest's files (the init reads them). */
-#define VM_INITRD_SPEC "imgtool/spec"
+#define VM_INITRD_SPEC GUESTSPEC_INITRD_PATH
 #define VM_INITRD_SECCOMP "imgtool/seccomp.bpf"
 #define VM_INITRD_MODULES "imgtool/modules"
 /* The name of the disk's root partition. */

@@ -374,3 +374,64 @@ void guestspec_free(struct guest_spec *gs)
 	service_free(&gs->service);
 	memset(gs, 0, sizeof(*gs));
 }
+
+/* ---- the initramfs that carries it (the supervisor reads it) ---------- */
+
+#define NEWC_HEADER 110
+
+/* The 8 hex digits of a newc header field at off. -1 if not hex. */
+static int64_t newc_field(const char *h, size_t off)
+{
+	int64_t v = 0;
+
+	for (size_t i = off; i < off + 8; i++) {
+		char c = h[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static size_t pad4(size_t n)
+{
+	return (n + 3) & ~(size_t)3;
+}
+
+int guestspec_from_initrd(const char *data, size_t len, const char **spec,
+			  size_t *spec_len, char *err, size_t errlen)
+{
+	size_t at = 0;
+
+	while (at + NEWC_HEADER <= len) {
+		const char *h = data + at;
+		int64_t mode = newc_field(h, 14), size = newc_field(h, 54);
+		int64_t namesize = newc_field(h, 94);
+		size_t name_at = at + NEWC_HEADER, data_at;
+
+		if (memcmp(h, "070701", 6) || mode < 0 || size < 0 || namesize < 1 ||
+		    (uint64_t)namesize > len - name_at ||
+		    data + name_at + namesize - 1 != memchr(data + name_at, '\0',
+							     (size_t)namesize))
+			break;
+		data_at = pad4(name_at + (size_t)namesize);
+		if (data_at > len || (uint64_t)size > len - data_at)
+			break;
+		if (!strcmp(data + name_at, "TRAILER!!!"))
+			break;
+		if (!strcmp(data + name_at, GUESTSPEC_INITRD_PATH) &&
+		    ((uint64_t)mode & 0170000) == 0100000) {
+			*spec = data + data_at;
+			*spec_len = (size_t)size;
+			return 0;
+		}
+		at = pad4(data_at + (size_t)size);
+	}
+	snprintf(err, errlen, "no %s in it (not an initramfs of imgtool, or cut)",
+		 GUESTSPEC_INITRD_PATH);
+	return -1;
+}

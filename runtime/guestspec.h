@@ -53,6 +53,8 @@
 #define GUESTSPEC_MAGIC "imgtool-guestspec 2"
 #define GUESTSPEC_MAX_BYTES (1u << 20)	/* the whole spec */
 #define GUESTSPEC_ERR_MAX 256
+/* Where the spec is in the initramfs (a newc cpio archive, uncompressed). */
+#define GUESTSPEC_INITRD_PATH "imgtool/spec"
 
 /*
  * The kernel command line of a VM (imgsupd fills it into the domain
@@ -85,5 +87,14 @@ struct guest_spec {
 int guestspec_parse(const char *data, size_t len, struct guest_spec *gs,
 		    char *err, size_t errlen);
 void guestspec_free(struct guest_spec *gs);
+
+/*
+ * Finds the regular file GUESTSPEC_INITRD_PATH in len bytes of a newc cpio
+ * archive (the initramfs a build writes) and points *spec and *spec_len at
+ * its bytes inside data. Every header, size and offset is checked against
+ * len: the archive is input. 0, or -1 with a message in err.
+ */
+int guestspec_from_initrd(const char *data, size_t len, const char **spec,
+			  size_t *spec_len, char *err, size_t errlen);
 
 #endif

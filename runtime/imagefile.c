@@ -3,6 +3,7 @@
  * imagefile.h). Apart from builder/image.c so that imgsupd, which needs only these,
  * does not link libguestfs and libarchive with inspect and verify.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -88,25 +89,120 @@ char *image_manifest_path(const char *image)
 	return path;
 }
 
+int output_digest(const char *path, unsigned format, char digest[DIGEST_HEX],
+		  struct error *e)
+{
+	char *data;
+	size_t len;
+
+	if (format != FORMAT_TREE)
+		return sha256_file_hex(path, digest, e);
+	if (read_file_beneath(path, MANIFEST_IMAGE_PATH + 1, MANIFEST_MAX_BYTES,
+			      &data, &len, e) < 0)
+		return -1;
+	sha256_hex(data, len, digest);
+	free(data);
+	return 0;
+}
+
+/* The output of m whose file is image's base name, or NULL. */
+static const struct manifest_output *output_of(const char *image,
+					       const struct manifest *m)
+{
+	char *copy = xstrdup(image);
+	const char *base = basename(copy);
+	const struct manifest_output *found = NULL;
+
+	for (size_t i = 0; i < m->n_outputs && !found; i++)
+		if (!strcmp(m->outputs[i].file, base))
+			found = &m->outputs[i];
+	free(copy);
+	return found;
+}
+
 int image_digest_matches(const char *image, const struct manifest *m,
 			 struct error *e)
 {
-	char *copy = xstrdup(image), digest[DIGEST_HEX];
-	const char *base = basename(copy);
-	int rc = 1;
+	const struct manifest_output *o = output_of(image, m);
+	char digest[DIGEST_HEX];
 
-	for (size_t i = 0; i < m->n_outputs && rc == 1; i++) {
-		const struct manifest_output *o = &m->outputs[i];
+	if (!o || !o->digest[0])
+		return 1;
+	if (output_digest(image, o->format, digest, e) < 0)
+		return -1;
+	return !strcmp(digest, o->digest);
+}
 
-		if (strcmp(o->file, base) || !o->digest[0])
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t image_candidates(const char *dir, const char *file, unsigned format,
+			char **paths)
+{
+	char *prefix = xasprintf("%s.tmp.", file);
+	size_t n = 0, first;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+
+	paths[n++] = xasprintf("%s/%s", dir, file);
+	first = n;
+	while (d && (de = readdir(d)) && n < IMAGE_MAX_CANDIDATES) {
+		char *p;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
 			continue;
-		if (sha256_file_hex(image, digest, e) < 0)
-			rc = -1;
-		else if (strcmp(digest, o->digest))
-			rc = 0;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(p, &st) == 0 &&
+		    (format == FORMAT_TREE ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
+			paths[n++] = p;
+		else
+			free(p);
 	}
+	if (d)
+		closedir(d);
+	qsort(paths + first, n - first, sizeof(*paths), cmp_str);
+	free(prefix);
+	return n;
+}
+
+char *image_locate(const char *image, const struct manifest *m, int *leftover,
+		   struct error *e)
+{
+	const struct manifest_output *o = output_of(image, m);
+	char *paths[IMAGE_MAX_CANDIDATES], *copy, *found = NULL;
+	char digest[DIGEST_HEX];
+	size_t n;
+
+	*leftover = 0;
+	if (!o || !o->digest[0])
+		return xstrdup(image);
+	copy = xstrdup(image);
+	n = image_candidates(dirname(copy), o->file, o->format, paths);
+	/* The image itself: an error reading it is the caller's to see. */
+	int readable = output_digest(image, o->format, digest, e) == 0;
+
+	if (readable && !strcmp(digest, o->digest))
+		found = xstrdup(image);
+	for (size_t i = 1; readable && i < n && !found; i++)
+		if (output_digest(paths[i], o->format, digest, NULL) == 0 &&
+		    !strcmp(digest, o->digest)) {
+			found = xstrdup(paths[i]);
+			*leftover = 1;
+		}
+	if (!found && readable) {
+		char *mpath = image_manifest_path(image);
+
+		error_bad(e, "%s: digest does not match %s; rebuild it or "
+			  "run imgtool verify", image, mpath);
+		free(mpath);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
 	free(copy);
-	return rc;
+	return found;
 }
 
 char *image_logs_path(const char *image, const struct manifest *m)

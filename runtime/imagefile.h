@@ -8,6 +8,7 @@
 #define IMGTOOL_IMAGEFILE_H
 
 #include <stddef.h>
+#include "digest.h"
 #include "util.h"
 
 struct manifest;
@@ -50,12 +51,46 @@ unsigned image_format(const char *path);
 unsigned image_format_checked(const char *path, struct error *e);
 
 /*
+ * The digest that a manifest records for an output: the sha256 of the file;
+ * for a tree (a directory, which has none), the sha256 of the tree's own
+ * manifest (MANIFEST_IMAGE_PATH below it, read without following links),
+ * which lists every file's digest. Errors name path.
+ */
+int output_digest(const char *path, unsigned format, char digest[DIGEST_HEX],
+		  struct error *e);
+
+/*
  * Compares the image file with the sha256 its manifest records for it.
- * 1: they match, or the manifest records none (a tree); 0: they differ;
- * -1: the image cannot be read (e set).
+ * 1: they match, or the manifest records none (an image under a name the
+ * manifest does not know, a tree built before trees had one); 0: they
+ * differ; -1: the image cannot be read (e set).
  */
 int image_digest_matches(const char *image, const struct manifest *m,
 			 struct error *e);
+
+#define IMAGE_MAX_CANDIDATES 8
+/*
+ * Where the output named file, of the given format, may be in dir: dir/file
+ * first, then every dir/file.tmp.* in name order, which is what a build
+ * killed during its install leaves (builder/build.c: each new output waits
+ * as file.tmp.PID and is exchanged with the old one, which is left at that
+ * name until the new manifest is in place). Only what lstat calls a regular
+ * file (a directory for a tree) is listed: never a link. Fills paths
+ * (malloc'd, at most IMAGE_MAX_CANDIDATES) and returns their number.
+ */
+size_t image_candidates(const char *dir, const char *file, unsigned format,
+			char **paths);
+
+/*
+ * The file that holds the output that image names in m, beside the manifest:
+ * the image itself when its digest is the one recorded (or none is: see
+ * image_digest_matches), else the first of image_candidates() whose digest
+ * is, the complete previous output a killed build left (*leftover is set,
+ * and the path is what to serve). Malloc'd; NULL when none matches (status
+ * 3, "digest does not match") or one cannot be read.
+ */
+char *image_locate(const char *image, const struct manifest *m, int *leftover,
+		   struct error *e);
 
 /* The log volume beside an image (malloc'd), or NULL if it has none. */
 char *image_logs_path(const char *image, const struct manifest *m);

@@ -14,6 +14,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "guestspec.h"
 #include "manifest.h"
 
 #define MANIFEST_MAX_WRITABLES 64
@@ -542,5 +543,178 @@ const struct manifest_output *manifest_output_find(const struct manifest *m,
 	for (size_t i = 0; i < m->n_outputs; i++)
 		if (m->outputs[i].format == format)
 			return &m->outputs[i];
+	return NULL;
+}
+
+/* ---- comparing -------------------------------------------------------- */
+
+static int str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static char *diff_msg(const char *what, const char *field, const char *out,
+		      const char *in)
+{
+	return xasprintf("%s from the image's own manifest: %s %s%s%s "
+			 "(the image's: %s%s%s)", what, field,
+			 out ? "\"" : "", out ? out : "none", out ? "\"" : "",
+			 in ? "\"" : "", in ? in : "none", in ? "\"" : "");
+}
+
+static char *diff_num(const char *what, const char *field, uint64_t out,
+		      uint64_t in)
+{
+	return xasprintf("%s from the image's own manifest: %s %" PRIu64
+			 " (the image's: %" PRIu64 ")", what, field, out, in);
+}
+
+#define SVC "the service differs"
+#define CMP_STR(what, field, a, b) \
+	do { if (!str_eq(a, b)) return diff_msg(what, field, a, b); } while (0)
+#define CMP_NUM(what, field, a, b) \
+	do { if ((uint64_t)(a) != (uint64_t)(b)) \
+		return diff_num(what, field, (uint64_t)(a), (uint64_t)(b)); } while (0)
+
+static char *names_diff(const char *field, char **a, char **b)
+{
+	size_t i = 0;
+
+	for (; a && b && a[i] && b[i]; i++)
+		CMP_STR(SVC, field, a[i], b[i]);
+	if ((a && a[i]) || (b && b[i]))
+		return diff_msg(SVC, field, a ? a[i] : NULL, b ? b[i] : NULL);
+	return NULL;
+}
+
+static char *limits_diff(const struct limits *a, const struct limits *b)
+{
+	CMP_NUM(SVC, "limits memory", a->memory, b->memory);
+	CMP_NUM(SVC, "limits pids", a->pids, b->pids);
+	CMP_NUM(SVC, "limits nofile", a->nofile, b->nofile);
+	CMP_NUM(SVC, "limits wall", a->wall, b->wall);
+	CMP_NUM(SVC, "limits cpu", a->cpu, b->cpu);
+	CMP_NUM(SVC, "limits fsize", a->fsize, b->fsize);
+	return NULL;
+}
+
+static char *service_diff(const struct service *a, const struct service *b)
+{
+	char *d;
+
+	CMP_NUM(SVC, "presence", a->present, b->present);
+	CMP_STR(SVC, "exec", a->exec, b->exec);
+	CMP_STR(SVC, "user", a->user, b->user);
+	CMP_NUM(SVC, "uid", a->uid, b->uid);
+	CMP_NUM(SVC, "gid", a->gid, b->gid);
+	CMP_STR(SVC, "recycle", recycle_name(a->recycle), recycle_name(b->recycle));
+	CMP_STR(SVC, "listen", a->listen, b->listen);
+	CMP_NUM(SVC, "idle", a->idle, b->idle);
+	CMP_NUM(SVC, "period", a->period, b->period);
+	CMP_NUM(SVC, "grace", a->grace, b->grace);
+	CMP_NUM(SVC, "stop-signal", a->stop_signal, b->stop_signal);
+	CMP_STR(SVC, "workdir", a->workdir, b->workdir);
+	CMP_STR(SVC, "stderr", a->stderr_path, b->stderr_path);
+	CMP_NUM(SVC, "env count", a->n_env, b->n_env);
+	for (size_t i = 0; i < a->n_env; i++) {
+		CMP_STR(SVC, "env name", a->env[i].name, b->env[i].name);
+		CMP_STR(SVC, "env value", a->env[i].value, b->env[i].value);
+	}
+	if ((d = limits_diff(&a->limits, &b->limits)))
+		return d;
+	CMP_NUM(SVC, "max-instances", a->max_instances, b->max_instances);
+	CMP_NUM(SVC, "per-client", a->per_client, b->per_client);
+	CMP_NUM(SVC, "pool", a->pool, b->pool);
+	CMP_STR(SVC, "network", network_name(a->network), network_name(b->network));
+	CMP_NUM(SVC, "socket families", a->socket_families, b->socket_families);
+	CMP_NUM(SVC, "syscalls", a->has_syscalls, b->has_syscalls);
+	CMP_STR(SVC, "syscalls default", syscall_action_name(a->syscall_default),
+		syscall_action_name(b->syscall_default));
+	CMP_NUM(SVC, "syscalls errno", a->syscall_errno, b->syscall_errno);
+	if ((d = names_diff("syscalls allow", a->syscalls_allow, b->syscalls_allow)))
+		return d;
+	return names_diff("syscalls deny", a->syscalls_deny, b->syscalls_deny);
+}
+
+#define USERS "the users differ"
+#define AREAS "the writable areas differ"
+
+char *manifest_spec_diff(const struct manifest *outside,
+			 const struct manifest *inside)
+{
+	const struct manifest *a = outside, *b = inside;
+	char *d;
+
+	CMP_STR("the name differs", "name", a->name, b->name);
+	if ((d = service_diff(&a->service, &b->service)))
+		return d;
+	CMP_NUM(USERS, "count", a->n_users, b->n_users);
+	for (size_t i = 0; i < a->n_users; i++) {
+		const struct user *x = &a->users[i], *y = &b->users[i];
+
+		CMP_STR(USERS, "name", x->name, y->name);
+		CMP_NUM(USERS, "uid", x->uid, y->uid);
+		CMP_NUM(USERS, "gid", x->gid, y->gid);
+		CMP_STR(USERS, "home", x->home, y->home);
+	}
+	CMP_NUM(AREAS, "count", a->n_writables, b->n_writables);
+	for (size_t i = 0; i < a->n_writables; i++) {
+		const struct writable *x = &a->writables[i], *y = &b->writables[i];
+
+		CMP_STR(AREAS, "path", x->path, y->path);
+		CMP_STR(AREAS, "kind", writable_kind_name(x->kind),
+			writable_kind_name(y->kind));
+		CMP_NUM(AREAS, "size", x->size, y->size);
+		CMP_NUM(AREAS, "uid", x->uid, y->uid);
+		CMP_NUM(AREAS, "gid", x->gid, y->gid);
+		CMP_NUM(AREAS, "mode", x->mode, y->mode);
+	}
+	return NULL;
+}
+
+/* The home of the manifest's user name, as the guest spec renders it. */
+static const char *user_home(const struct manifest *m, const char *name)
+{
+	for (size_t i = 0; name && i < m->n_users; i++)
+		if (!strcmp(m->users[i].name, name))
+			return m->users[i].home ? m->users[i].home : "/";
+	return "/";
+}
+
+char *manifest_guestspec_diff(const struct manifest *outside,
+			      const struct guest_spec *gs)
+{
+	const struct service *a = &outside->service, *b = &gs->service;
+	char *d;
+
+	CMP_STR("the name differs", "name", outside->name, gs->hostname);
+	CMP_STR(SVC, "exec", a->exec ? a->exec : "", b->exec);
+	CMP_STR(SVC, "user", a->user, b->user);
+	CMP_NUM(SVC, "uid", a->uid, b->uid);
+	CMP_NUM(SVC, "gid", a->gid, b->gid);
+	CMP_STR(SVC, "home", user_home(outside, a->user), gs->home);
+	CMP_STR(SVC, "recycle", recycle_name(a->recycle), recycle_name(b->recycle));
+	CMP_STR(SVC, "workdir", a->workdir, b->workdir);
+	CMP_STR(SVC, "stderr", a->stderr_path, b->stderr_path);
+	CMP_NUM(SVC, "env count", a->n_env, b->n_env);
+	for (size_t i = 0; i < a->n_env; i++) {
+		CMP_STR(SVC, "env name", a->env[i].name, b->env[i].name);
+		CMP_STR(SVC, "env value", a->env[i].value, b->env[i].value);
+	}
+	if ((d = limits_diff(&a->limits, &b->limits)))
+		return d;
+	CMP_STR(SVC, "network", network_name(a->network), network_name(b->network));
+	CMP_NUM(AREAS, "count", outside->n_writables, gs->n_areas);
+	for (size_t i = 0; i < gs->n_areas; i++) {
+		const struct writable *x = &outside->writables[i], *y = &gs->areas[i];
+
+		CMP_STR(AREAS, "path", x->path, y->path);
+		CMP_STR(AREAS, "kind", writable_kind_name(x->kind),
+			writable_kind_name(y->kind));
+		CMP_NUM(AREAS, "size", x->size, y->size);
+		CMP_NUM(AREAS, "uid", x->uid, y->uid);
+		CMP_NUM(AREAS, "gid", x->gid, y->gid);
+		CMP_NUM(AREAS, "mode", x->mode & 07777, y->mode & 07777);
+	}
 	return NULL;
 }

@@ -29,7 +29,8 @@ struct manifest_output {
 	unsigned format;	/* enum output_format */
 	char *file;		/* file name beside the manifest */
 	uint64_t size;
-	char digest[DIGEST_HEX];
+	char digest[DIGEST_HEX];	/* sha256 of the file; of a tree, of its own
+					   manifest (output_digest()); "" if none */
 };
 
 struct manifest {
@@ -66,6 +67,26 @@ struct manifest *manifest_load(const char *path, struct error *e);
 struct manifest *manifest_parse(const char *data, size_t len,
 				const char *name, struct error *e);
 void manifest_free(struct manifest *m);
+
+/*
+ * Compares what a supervisor runs from two manifests of one image: the
+ * name, the service, the users and the writable areas. NULL when they
+ * agree; else a malloc'd sentence naming the first difference, e.g.
+ * "the service differs from the image's own manifest: exec \"/bin/sh\"
+ * (the image's: \"/bin/busybox httpd\")". outside is the copy beside the
+ * image, inside the image's own (MANIFEST_IMAGE_PATH).
+ */
+char *manifest_spec_diff(const struct manifest *outside,
+			 const struct manifest *inside);
+
+/*
+ * The same for a VM image, whose guest runs the spec in its initramfs
+ * (guestspec.h): what of the service, the name, the user's home and the
+ * areas the manifest beside the image says, against that spec.
+ */
+struct guest_spec;
+char *manifest_guestspec_diff(const struct manifest *outside,
+			      const struct guest_spec *gs);
 
 /* The output of the given format (FORMAT_QCOW2, FORMAT_VMLINUZ, ...), or
  * NULL when the manifest records none. */

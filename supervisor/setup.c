@@ -84,12 +84,17 @@ void sv_close_listener(struct supervisor *sv)
 	sv->listen_fd = -1;
 }
 
-/* The manifest beside the image, and the image's digest checked against it. */
+/*
+ * The manifest beside the image, and the image's digest checked against it.
+ * A build killed during its install leaves the complete previous image
+ * beside its manifest under a leftover name (image_locate): that one is
+ * served, and said so, until the next build puts things right.
+ */
 static int load_manifest(struct supervisor *sv, struct error *e)
 {
 	const char *image = sv->o->image;
 	char *path = image_manifest_path(image);
-	int rc = 0, match;
+	int rc = 0, leftover;
 
 	sv->format = image_format(image);
 	if (!sv->format)
@@ -101,13 +106,15 @@ static int load_manifest(struct supervisor *sv, struct error *e)
 		rc = error_bad(e, "%s: the recipe has no <service>", path);
 	/* A VM's disk, kernel and initramfs are checked by vm_host_open(). */
 	else if (sv->format & FORMAT_VM)
-		rc = 0;
+		sv->image = xstrdup(image);
 	/* A changed image is refused: it is not what was built. */
-	else if ((match = image_digest_matches(image, sv->m, e)) < 0)
+	else if (!(sv->image = image_locate(image, sv->m, &leftover, e)))
 		rc = -1;
-	else if (!match)
-		rc = error_bad(e, "%s: digest does not match %s; rebuild it or "
-			       "run imgtool verify", image, path);
+	else if (leftover)
+		sv_log("event=warning what=image file=%s message=\"does not match "
+		       "%s (a build was killed before its manifest was in place); "
+		       "serving the previous image, complete at %s; build again\"",
+		       image, path, sv->image);
 	free(path);
 	return rc;
 }
@@ -279,9 +286,71 @@ static int mount_logs(struct supervisor *sv, struct error *e)
 	return rc;
 }
 
+/* Swaps what the supervisor runs (service, users, areas) between a and b. */
+static void swap_spec(struct manifest *a, struct manifest *b)
+{
+	struct service s = a->service;
+	struct user *u = a->users;
+	struct writable *w = a->writables;
+	size_t nu = a->n_users, nw = a->n_writables;
+
+	a->service = b->service;
+	a->users = b->users;
+	a->n_users = b->n_users;
+	a->writables = b->writables;
+	a->n_writables = b->n_writables;
+	b->service = s;
+	b->users = u;
+	b->n_users = nu;
+	b->writables = w;
+	b->n_writables = nw;
+}
+
+/*
+ * The image's own manifest decides what runs. The one beside it is not
+ * covered by the image's digest (it holds it), so anyone who can write
+ * it could change the service; it must agree with the image's, and from
+ * here on the image's service, users and areas are used. The image is
+ * untrusted too: the file is read below the mounted root without
+ * following any link, and bounded.
+ */
+static int own_manifest(struct supervisor *sv, struct error *e)
+{
+	char *name = xasprintf("%s:" MANIFEST_IMAGE_PATH, sv->o->image);
+	char *path = image_manifest_path(sv->o->image);
+	struct manifest *in = NULL;
+	char *data = NULL, *diff = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (read_file_beneath(sv->root_dir, MANIFEST_IMAGE_PATH + 1,
+			      MANIFEST_MAX_BYTES, &data, &len, e) < 0) {
+		char why[ERROR_MAX];
+
+		memcpy(why, e->msg, sizeof(why));
+		error_bad(e, "%s: the image has no manifest of its own (%s)",
+			  sv->o->image, why);
+	} else if (!(in = manifest_parse(data, len, name, e))) {
+		rc = -1;	/* e names the image's manifest */
+	} else if ((diff = manifest_spec_diff(sv->m, in)))
+		error_bad(e, "%s: %s; rebuild the image, or run imgtool verify",
+			  path, diff);
+	else {
+		swap_spec(sv->m, in);
+		rc = 0;
+	}
+	manifest_free(in);
+	free(diff);
+	free(data);
+	free(name);
+	free(path);
+	return rc;
+}
+
 static int mount_volumes(struct supervisor *sv, struct error *e)
 {
-	if (volume_mount_image(sv->o->image, sv->format, sv->root_dir, e) < 0)
+	if (volume_mount_image(sv->image, sv->format, sv->root_dir, e) < 0 ||
+	    own_manifest(sv, e) < 0)
 		return -1;
 	return mount_logs(sv, e);
 }
@@ -573,5 +642,6 @@ void supervisor_close(struct supervisor *sv)
 	free(sv->run_dir);
 	free(sv->root_dir);
 	free(sv->logs_dir);
+	free(sv->image);
 	manifest_free(sv->m);
 }

@@ -34,6 +34,7 @@ struct supervisor {
 	const struct options *o;
 	struct vm_host *vm;	/* VM images: the libvirt side (vm.h) */
 	struct manifest *m;
+	char *image;		/* the file served for o->image (image_locate) */
 	unsigned format;
 	char *run_dir, *root_dir, *logs_dir;
 	struct cgroup_root cgroups;

@@ -189,22 +189,18 @@ static char *bind_readonly(const char *src, const struct stat *st,
 	return dst;
 }
 
-static char *bind_output(const char *image, const struct manifest *m,
-			 unsigned format, const char *dir, const char *name,
-			 int embedded, struct error *e)
+/*
+ * One candidate file for an output: bound (or, for a libvirtd's qemu, its
+ * real path) and its digest checked there. NULL when it is not the one:
+ * then e says why only if the file could not be read or bound.
+ */
+static char *bind_checked(const char *src, const struct manifest_output *o,
+			  const char *dir, const char *name, int embedded,
+			  struct error *e)
 {
-	const struct manifest_output *o = manifest_output_find(m, format);
-	const char *slash = strrchr(image, '/');
-	char digest[DIGEST_HEX], *src, *dst = NULL;
+	char digest[DIGEST_HEX], *dst = NULL;
 	struct stat st;
 
-	if (!o) {
-		error_bad(e, "%s: the manifest names no %s file", image,
-			  format_name((enum output_format)format));
-		return NULL;
-	}
-	src = slash ? xasprintf("%.*s/%s", (int)(slash - image), image, o->file)
-		    : xstrdup(o->file);
 	/*
 	 * A libvirtd's qemu lives in the host's mount namespace, where our
 	 * binds do not exist: it gets the file itself, and its own qemu.conf
@@ -216,14 +212,56 @@ static char *bind_output(const char *image, const struct manifest *m,
 		dst = bind_readonly(src, &st, dir, name, e);
 	else if (!(dst = realpath(src, NULL)))
 		error_errno(e, "%s", src);
-	if (dst && (sha256_file_hex(dst, digest, e) < 0 || strcmp(digest, o->digest))) {
-		if (!e->msg[0])
-			error_bad(e, "%s: digest does not match the manifest; "
-				  "rebuild it or run imgtool verify", src);
+	if (dst && sha256_file_hex(dst, digest, e) < 0) {
+		free(dst);
+		dst = NULL;
+	} else if (dst && strcmp(digest, o->digest)) {
+		if (embedded)
+			umount2(dst, MNT_DETACH);
+		if (embedded)
+			unlink(dst);
 		free(dst);
 		dst = NULL;
 	}
-	free(src);
+	return dst;
+}
+
+/*
+ * The file beside the image that holds output format of m: the one of its
+ * name, or else (a build killed during its install: image_candidates) the
+ * complete previous one it left, so that the disk, the kernel and the
+ * initramfs served are always of one build.
+ */
+static char *bind_output(const char *image, const struct manifest *m,
+			 unsigned format, const char *dir, const char *name,
+			 int embedded, struct error *e)
+{
+	const struct manifest_output *o = manifest_output_find(m, format);
+	const char *slash = strrchr(image, '/');
+	char *paths[IMAGE_MAX_CANDIDATES], *idir, *dst = NULL;
+	size_t n;
+
+	if (!o) {
+		error_bad(e, "%s: the manifest names no %s file", image,
+			  format_name((enum output_format)format));
+		return NULL;
+	}
+	idir = slash ? xasprintf("%.*s", (int)(slash - image), image) : xstrdup(".");
+	n = image_candidates(idir, o->file, format, paths);
+	for (size_t i = 0; i < n && !dst && !e->msg[0]; i++) {
+		dst = bind_checked(paths[i], o, dir, name, embedded, i ? NULL : e);
+		if (dst && i)
+			sv_log("event=warning what=image file=%s message=\"does not "
+			       "match its manifest (a build was killed before its "
+			       "manifest was in place); serving the previous one, "
+			       "complete at %s; build again\"", paths[0], paths[i]);
+	}
+	if (!dst && !e->msg[0])
+		error_bad(e, "%s: digest does not match the manifest; "
+			  "rebuild it or run imgtool verify", paths[0]);
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(idir);
 	return dst;
 }
 
@@ -243,6 +281,43 @@ static int find_files(struct vm_host *h, const char *image,
 		h->initrd = bind_output(image, m, FORMAT_INITRD, h->dir, "initrd",
 					 h->embedded, e);
 	return h->initrd ? 0 : -1;
+}
+
+#define INITRD_MAX_BYTES (256u << 20)
+
+/*
+ * What the guest will run is the spec in the initramfs (its digest is the
+ * manifest's, checked on the bound file): the manifest beside the image,
+ * from which the supervisor takes the wall limit, the recycling and the
+ * rest, must say the same, or it was edited. The initramfs is read from
+ * the bound file, bounded, and parsed as input.
+ */
+static int own_spec(const struct vm_host *h, const char *image,
+		    const struct manifest *m, struct error *e)
+{
+	char err[GUESTSPEC_ERR_MAX], *data = NULL, *diff = NULL;
+	char *mpath = image_manifest_path(image);
+	struct guest_spec gs = { 0 };
+	const char *spec;
+	size_t len, spec_len;
+	int rc = -1;
+
+	if (read_file(h->initrd, INITRD_MAX_BYTES, &data, &len, e) < 0)
+		;
+	else if (guestspec_from_initrd(data, len, &spec, &spec_len, err,
+				       sizeof(err)) < 0 ||
+		 guestspec_parse(spec, spec_len, &gs, err, sizeof(err)) < 0)
+		error_bad(e, "%s: the image's initramfs: %s", image, err);
+	else if ((diff = manifest_guestspec_diff(m, &gs)))
+		error_bad(e, "%s: %s (the spec in its initramfs); rebuild the "
+			  "image, or run imgtool verify", mpath, diff);
+	else
+		rc = 0;
+	guestspec_free(&gs);
+	free(diff);
+	free(data);
+	free(mpath);
+	return rc;
 }
 
 /* The virtual size of a disk: a qcow2's from its header, a raw one's own. */
@@ -525,7 +600,7 @@ int vm_host_open(struct vm_host *h, const char *image, const struct manifest *m,
 	if (mkdir(h->dir, 0711) < 0 || chmod(run_dir, 0711) < 0 ||
 	    chmod(RUN_DIR, 0711) < 0)
 		return error_errno(e, "%s", h->dir);
-	if (find_files(h, image, m, e) < 0)
+	if (find_files(h, image, m, e) < 0 || own_spec(h, image, m, e) < 0)
 		return -1;
 	tpath = template_path();
 	rc = read_file(tpath, TEMPLATE_MAX, &h->template, &len, e);

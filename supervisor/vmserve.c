@@ -747,7 +747,7 @@ int vm_serve(struct supervisor *sv)
 int vm_attach(struct supervisor *sv, struct error *e)
 {
 	sv->vm = xcalloc(1, sizeof(*sv->vm));
-	return vm_host_open(sv->vm, sv->o->image, sv->m, sv->o->connect,
+	return vm_host_open(sv->vm, sv->image, sv->m, sv->o->connect,
 			    sv->o->storage_pool, sv->run_dir,
 			    sv_needs_logs(sv->m) ? sv->logs_dir : NULL, e);
 }

@@ -274,3 +274,102 @@ mount_image() {
 	assert_failure 2
 	assert_output --partial 'unknown format "zip"'
 }
+
+# What the built image serves, through the serving path (imgsupd's checks
+# of the image and of both manifests included): /www/index.html, a file,
+# and $SPEC, a variable of the recipe's service, so that a mix of two
+# builds' files and specs would show.
+served() {
+	"$IMGTOOL" run "$1" -- /bin/sh -c 'cat /www/index.html; echo "spec=$SPEC"' 2>/dev/null
+}
+
+@test "a build killed before any of its renames and fsyncs leaves the previous or the new image servable, and the next build puts things right" {
+	copy_web "$W/s"
+	cd "$W/s"
+	f=recipes/web/site/index.html
+	sed -i 's|<exec>|<env name="SPEC" value="a"/><exec>|' recipes/web.xml
+	cp recipes/web.xml "$W/a.xml"
+	sed 's|value="a"|value="b"|' "$W/a.xml" >"$W/b.xml"
+	cp "$f" "$W/a"
+	printf 'B\n' >>"$f"
+	cp "$f" "$W/b"
+	printf '%s\nspec=a\n' "$(cat "$W/a")" >"$W/a.served"
+	printf '%s\nspec=b\n' "$(cat "$W/b")" >"$W/b.served"
+	cp "$W/a" "$f"
+	"$IMGTOOL" build -q -o out --format erofs,tree recipes/web.xml
+	have=a want=b n=1
+	while :; do
+		cp "$W/$want" "$f"
+		cp "$W/$want.xml" recipes/web.xml
+		run env IMGTOOL_FAULT="rename:$n" "$IMGTOOL" build -q -o out \
+			--format erofs,tree recipes/web.xml
+		[ "$status" -ne 0 ] || break
+		assert_equal "$status" 137
+		# Killed before rename or fsync N: the old set or the new, whole,
+		# for every output, from its plain name.
+		for img in out/web.erofs out/web.tree; do
+			run served "$img"
+			assert_success
+			[ "$output" = "$(cat "$W/$have.served")" ] ||
+				[ "$output" = "$(cat "$W/$want.served")" ] ||
+				fail "fault $n: $img served a mix: $output"
+			# verify says whether the name holds what its manifest says.
+			run "$IMGTOOL" verify "$img"
+			[ "$status" -eq 0 ] ||
+				assert_output --partial "a build was killed before its manifest was in place"
+		done
+		# The next build completes and leaves nothing else behind: no
+		# leftover of the killed build, nor a manifest temporary.
+		: >out/web.manifest.xml.tmp.Ab12Cd
+		"$IMGTOOL" build -q -o out --format erofs,tree recipes/web.xml
+		run ls -A out
+		assert_output "$(printf 'web.erofs\nweb.logs.img\nweb.manifest.xml\nweb.tree')"
+		for img in out/web.erofs out/web.tree; do
+			run served "$img"
+			assert_output "$(cat "$W/$want.served")"
+			run "$IMGTOOL" verify "$img"
+			assert_success
+		done
+		t=$have have=$want want=$t n=$((n + 1))
+		[ "$n" -lt 40 ] || fail "the build never completed"
+	done
+	# Every rename and fsync of the install was a fault point.
+	[ "$n" -gt 8 ]
+	run served out/web.tree
+	assert_output "$(cat "$W/$want.served")"
+}
+
+@test "a killed build's leftovers go with the next build, even one that is up to date" {
+	copy_web "$W/s"
+	cd "$W/s"
+	"$IMGTOOL" build -q -o out recipes/web.xml
+	printf 'C\n' >>recipes/web/site/index.html
+	run env IMGTOOL_FAULT="rename:4" "$IMGTOOL" build -q -o out recipes/web.xml
+	assert_failure 137
+	: >out/web.manifest.xml.tmp.Ab12Cd
+	# Back to what the manifest in place describes: a cache hit.
+	sed -i '$d' recipes/web/site/index.html
+	run "$IMGTOOL" build -o out recipes/web.xml
+	assert_success
+	assert_output "web: up to date"
+	run ls -A out
+	assert_output "$(printf 'web.erofs\nweb.logs.img\nweb.manifest.xml')"
+	run "$IMGTOOL" verify out/web.erofs
+	assert_success
+}
+
+@test "a source file rewritten in place at the same size during a build fails it, naming the file" {
+	copy_web "$W/s"
+	cd "$W/s"
+	f=recipes/web/site/index.html
+	run env IMGTOOL_FAULT="gathered:tr a-z A-Z <$f >x && cat x >$f" \
+		"$IMGTOOL" build -q -o out recipes/web.xml
+	assert_failure 1
+	assert_output --partial "$f changed during the build"
+	[ ! -e out/web.manifest.xml ]
+	[ ! -e out/web.erofs ]
+	# Unchanged from here on, it builds.
+	"$IMGTOOL" build -q -o out recipes/web.xml
+	run "$IMGTOOL" verify out/web.erofs
+	assert_success
+}

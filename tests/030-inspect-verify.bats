@@ -162,3 +162,15 @@ duplicate() {
 		assert_success
 	done
 }
+
+@test "verify compares the manifest beside the image with the image's own, in every format" {
+	imgtool build -q -o "$W/out" --format erofs,squashfs,tar,tree recipes/web.xml
+	sed -i -e 's|<exec>/bin/busybox httpd|<exec>/bin/busybox sh -c evil; httpd|' \
+	       -e 's|<limits memory="[0-9]*"|<limits memory="0"|' "$W/out/web.manifest.xml"
+	for f in web.erofs web.squashfs web.tar web.tree; do
+		run "$IMGTOOL" verify "$W/out/$f"
+		assert_failure 1
+		assert_line "changed $W/out/web.manifest.xml: the service differs from the image's own manifest: exec \"/bin/busybox sh -c evil; httpd -i -vv -h /www\" (the image's: \"/bin/busybox httpd -i -vv -h /www\")"
+		assert_line "$W/out/$f: DIFFERS, 35 entries checked"
+	done
+}

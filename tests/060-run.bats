@@ -82,6 +82,31 @@ needs_landlock() {
 	assert_output --partial "digest does not match"
 }
 
+@test "the image's own manifest decides what runs: an edited outside manifest is refused, naming what differs" {
+	# Unedited, it serves as before.
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/hostname
+	assert_success
+	assert_output probe
+	cp "$W/out/probe.manifest.xml" "$W/good.xml"
+	# The exec: the digest of the image still matches, nothing is re-signed.
+	sed -i 's|<exec>/bin/probe</exec>|<exec>/bin/sh -c evil</exec>|' "$W/out/probe.manifest.xml"
+	run "$ROOT/build/bin/imgsupd" --listen 127.0.0.1:1 "$W/out/probe.erofs"
+	assert_failure 3
+	assert_output --partial "probe.manifest.xml: the service differs from the image's own manifest: exec \"/bin/sh -c evil\" (the image's: \"/bin/probe\")"
+	# The limits: memory 0 would have meant no limit.
+	cp "$W/good.xml" "$W/out/probe.manifest.xml"
+	sed -i 's|<limits memory="[0-9]*"|<limits memory="0"|' "$W/out/probe.manifest.xml"
+	run "$IMGTOOL" run "$W/out/probe.erofs" -- /bin/hostname
+	assert_failure 3
+	assert_output --partial "the service differs from the image's own manifest: limits memory 0 (the image's: 33554432)"
+	# The writable areas.
+	cp "$W/good.xml" "$W/out/probe.manifest.xml"
+	sed -i 's|path="/tmp" kind="scratch"|path="/etc" kind="scratch"|' "$W/out/probe.manifest.xml"
+	run "$ROOT/build/bin/imgsupd" --listen 127.0.0.1:1 "$W/out/probe.erofs"
+	assert_failure 3
+	assert_output --partial "the writable areas differ"
+}
+
 @test "imgsupd --help and a bad option" {
 	run "$ROOT/build/bin/imgsupd" --help
 	assert_success

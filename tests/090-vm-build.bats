@@ -155,17 +155,20 @@ setup() {
 	assert_output --partial "the guest init is missing: no imgtool-init beside this program nor at $(compiled_prefix "$IMGTOOL")/lib/imgtool/imgtool-init"
 }
 
-@test "verify of a raw copy with a file changed inside names the file and a changed initramfs" {
+@test "verify of a raw copy with a file changed inside names the file, a changed initramfs and an edited manifest" {
 	mkdir "$W/t"
 	cp "$O/web.manifest.xml" "$O/web.vmlinuz" "$O/web.initrd" "$W/t/"
 	qemu-img convert -O raw "$O/web.qcow2" "$W/t/web.raw"
 	# /etc/motd's text sits uncompressed in the erofs image.
 	perl -pi -e 's/the defaceless web server/the DEFACELESS web server/' "$W/t/web.raw"
 	echo x >>"$W/t/web.initrd"
+	# The manifest beside it says otherwise than the disk's own.
+	sed -i 's|<limits memory="[0-9]*"|<limits memory="0"|' "$W/t/web.manifest.xml"
 	run "$IMGTOOL" verify "$W/t/web.raw"
 	assert_failure 1
 	assert_line "changed /etc/motd: content"
 	assert_line "changed $W/t/web.initrd: digest differs from the manifest"
+	assert_line "changed $W/t/web.manifest.xml: the service differs from the image's own manifest: limits memory 0 (the image's: 33554432)"
 	assert_line --regexp "web.raw: DIFFERS, [0-9]+ entries checked$"
-	assert_equal "$(grep -c '^changed' <<<"$output")" 2
+	assert_equal "$(grep -c '^changed' <<<"$output")" 3
 }

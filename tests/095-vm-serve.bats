@@ -188,6 +188,57 @@ leftovers() {
 	assert_output --partial "vmprobe.vmlinuz"
 }
 
+@test "a VM's manifest edited beside it is refused, naming what differs from the spec the guest runs" {
+	cp -a "$D/out" "$W/copy"
+	m="$W/copy/vmprobe.manifest.xml"
+	cp "$m" "$W/good.xml"
+	# The initramfs's digest still matches: only the outside spec changed.
+	sed -i 's|<exec>/bin/probe</exec>|<exec>/bin/sh -c evil</exec>|' "$m"
+	run "$IMGTOOL" serve "$W/copy/vmprobe.qcow2" --listen 127.0.0.1:1
+	assert_failure 3
+	assert_output --partial "vmprobe.manifest.xml: the service differs from the image's own manifest: exec \"/bin/sh -c evil\" (the image's: \"/bin/probe\") (the spec in its initramfs)"
+	# The wall limit is the supervisor's to enforce: 0 would be none.
+	cp "$W/good.xml" "$m"
+	sed -i 's|wall="[0-9]*"|wall="0"|' "$m"
+	run "$IMGTOOL" serve "$W/copy/vmprobe.qcow2" --listen 127.0.0.1:1
+	assert_failure 3
+	assert_output --partial "limits wall 0 (the image's: 8)"
+}
+
+@test "a VM build killed between its renames leaves the previous disk, kernel and initramfs served together" {
+	# The probe recipe where it includes what it includes, with a variable
+	# of the service that the guest shows (env).
+	mkdir -p "$W/f/tests/fixtures/serve" "$W/f/templates"
+	cp "$ROOT/tests/fixtures/serve/vmprobe.xml" "$ROOT/tests/fixtures/serve/probe.sh" \
+		"$W/f/tests/fixtures/serve/"
+	cp "$ROOT"/templates/*.xml "$W/f/templates/"
+	r="$W/f/tests/fixtures/serve/vmprobe.xml"
+	sed -i 's|<exec>|<env name="SPEC" value="old"/><exec>|' "$r"
+	"$IMGTOOL" build -q -o "$W/out" "$r"
+	sed -i 's|value="old"|value="new"|' "$r"
+	# Faults 1-3 are the fsyncs of vmlinuz, initrd and the disk, 4-6 their
+	# moves beside the outputs, 7-9 the exchanges: killed before the
+	# disk's, with a new initramfs beside the old disk.
+	run env IMGTOOL_FAULT=rename:9 "$IMGTOOL" build -q -o "$W/out" "$r"
+	assert_failure 137
+	ls "$W"/out/vmprobe.initrd.tmp.* "$W"/out/vmprobe.qcow2.tmp.*
+	start_vm_server "$W/out/vmprobe.qcow2"
+	run vm_ask env
+	assert_line SPEC=old
+	run grep -c 'event=warning what=image file=.*vmprobe.initrd message="does not match its manifest' "$W/server.log"
+	assert_output 1
+	stop_server
+	# The next build puts the new set in place, and nothing else is left.
+	"$IMGTOOL" build -q -o "$W/out" "$r"
+	run ls -A "$W/out"
+	assert_output "$(printf 'vmprobe.initrd\nvmprobe.logs.img\nvmprobe.manifest.xml\nvmprobe.qcow2\nvmprobe.vmlinuz')"
+	start_vm_server "$W/out/vmprobe.qcow2"
+	run vm_ask env
+	assert_line SPEC=new
+	run grep -c 'event=warning what=image' "$W/server.log"
+	assert_output 0
+}
+
 @test "without qemu, imgsupd says what is missing and which package brings it" {
 	run env PATH=/nonexistent "$ROOT/build/bin/imgsupd" --listen 127.0.0.1:1 \
 		"$D/out/vmprobe.qcow2"

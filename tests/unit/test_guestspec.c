@@ -259,10 +259,65 @@ static void parse_refusals(void)
 	guestspec_free(&gs);
 }
 
+/* One newc member, as libarchive writes it (header, name, data, padding). */
+static void newc(struct buf *b, const char *name, unsigned mode,
+		 const char *data, size_t len)
+{
+	size_t namesize = strlen(name) + 1;
+
+	buf_printf(b, "070701%08x%08x%08x%08x%08x%08x%08zx%08x%08x%08x%08x%08zx%08x",
+		   1u, mode, 0u, 0u, 1u, 0u, len, 0u, 0u, 0u, 0u, namesize, 0u);
+	buf_add(b, name, namesize);
+	while (b->len % 4)
+		buf_add(b, "", 1);
+	buf_add(b, data, len);
+	while (b->len % 4)
+		buf_add(b, "", 1);
+}
+
+static void initrd_reading(void)
+{
+	static const char spec_text[] = HEAD "end\n";
+	struct buf b = { 0 };
+	const char *spec;
+	size_t len, cut;
+	char err[GUESTSPEC_ERR_MAX];
+
+	newc(&b, "imgtool", 040755, "", 0);
+	newc(&b, "init", 0100755, "\x7f" "ELF...", 7);
+	newc(&b, GUESTSPEC_INITRD_PATH, 0100644, spec_text, sizeof(spec_text) - 1);
+	cut = b.len - 8;	/* inside the spec's data */
+	newc(&b, "TRAILER!!!", 0, "", 0);
+	ok(guestspec_from_initrd(b.data, b.len, &spec, &len, err, sizeof(err)) == 0 &&
+	   len == sizeof(spec_text) - 1 && !memcmp(spec, spec_text, len),
+	   "the spec is found in a newc archive");
+	/* Cut in the spec's data: its size runs past the end. */
+	ok(guestspec_from_initrd(b.data, cut, &spec, &len, err, sizeof(err)) < 0 &&
+	   strstr(err, "no imgtool/spec"), "a cut archive is refused (%s)", err);
+	/* A header that is not newc stops the walk. */
+	b.data[0] = 'X';
+	ok(guestspec_from_initrd(b.data, b.len, &spec, &len, err, sizeof(err)) < 0,
+	   "a header without the newc magic is refused");
+	buf_free(&b);
+	/* The name of a directory, not a regular file: not the spec. */
+	newc(&b, GUESTSPEC_INITRD_PATH, 040755, "", 0);
+	newc(&b, "TRAILER!!!", 0, "", 0);
+	ok(guestspec_from_initrd(b.data, b.len, &spec, &len, err, sizeof(err)) < 0,
+	   "a directory at the spec's path is not the spec");
+	buf_free(&b);
+	/* A name size past the end. */
+	buf_printf(&b, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
+		   1u, 0100644u, 0u, 0u, 1u, 0u, 0u, 0u, 0u, 0u, 0u, 0x7fffffffu, 0u);
+	ok(guestspec_from_initrd(b.data, b.len, &spec, &len, err, sizeof(err)) < 0,
+	   "a name size past the end is refused");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	round_trip();
 	render_refusals();
 	parse_refusals();
+	initrd_reading();
 	return tap_done();
 }
