@@ -277,7 +277,7 @@ static int cmd_serve(int argc, char **argv)
 		static const char *const valued[] = { "--listen", "--max", "--per-client",
 						      "--pool", "--connect",
 						      "--storage-pool",
-						      "--boot-timeout", NULL };
+						      "--boot-timeout", "--id-range", NULL };
 		int takes_value = 0;
 
 		for (const char *const *v = valued; *v; v++)

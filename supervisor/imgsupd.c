@@ -46,7 +46,7 @@ static void usage(FILE *f)
 	fputs("usage: imgsupd [--listen ADDR:PORT] [--max N] [--per-client N] "
 	      "[--pool N]\n"
 	      "               [--connect URI] [--storage-pool NAME]\n"
-	      "               [--boot-timeout SECONDS] IMAGE\n"
+	      "               [--boot-timeout SECONDS] [--id-range START:COUNT] IMAGE\n"
 	      "       imgsupd --run IMAGE [-- CMD ARGS...]\n"
 	      "serves a fresh read-only instance of IMAGE per connection, "
 	      "session or period; see imgsupd(8)\n", f);
@@ -73,13 +73,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "connect", required_argument, NULL, 'C' },
 		{ "storage-pool", required_argument, NULL, 'S' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
+		{ "id-range", required_argument, NULL, 'i' },
 		{ "run", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:i:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'm':
@@ -103,6 +104,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 					&o->boot_timeout) < 0)
 				return -1;
 			break;
+		case 'i': o->id_range = optarg; break;
 		case 'r': o->run = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
