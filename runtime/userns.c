@@ -165,11 +165,13 @@ int id_claim(const struct id_range *r, uint32_t n, const char *lock_path,
 			c->used = xcalloc(n, 1);
 			return 0;
 		}
-		if (errno != EAGAIN && errno != EACCES)
-			break;
-		/* Past the block that holds ours: another supervisor's. */
-		if (fcntl(c->fd, F_OFD_GETLK, &fl) < 0)
-			break;
+		if ((errno != EAGAIN && errno != EACCES) ||
+		    /* Past the block that holds ours: another supervisor's. */
+		    fcntl(c->fd, F_OFD_GETLK, &fl) < 0) {
+			error_errno(e, "%s: lock", lock_path);
+			id_claim_free(c);
+			return -1;
+		}
 		if (fl.l_type == F_UNLCK)
 			continue;	/* freed meanwhile: try again */
 		if (fl.l_len == 0)
@@ -177,9 +179,9 @@ int id_claim(const struct id_range *r, uint32_t n, const char *lock_path,
 		else
 			at = (uint64_t)fl.l_start + (uint64_t)fl.l_len - base;
 	}
-	error_errno(e, "%s: no %u free slices of 65536 ids in %u:%llu (%s), "
-		    "other supervisors hold them", lock_path, n, r->uid,
-		    (unsigned long long)r->slices * USERNS_SLICE, r->source);
+	error_set(e, "%s: no %u free slices of 65536 ids in %u:%llu (%s): "
+		  "other supervisors hold them", lock_path, n, r->uid,
+		  (unsigned long long)r->slices * USERNS_SLICE, r->source);
 	id_claim_free(c);
 	return -1;
 }
@@ -234,12 +236,15 @@ struct holder_arg {
 /*
  * The child that makes the namespace and holds it while its maps are
  * written. It shares our memory (CLONE_VM: no page tables copied), so it
- * makes raw calls only (glibc's wrappers would set our errno, and its
- * setresuid would change every thread's ids). It takes the slice's
+ * makes raw calls only: glibc's setresuid would signal our threads to
+ * change theirs too; syscall() may still set errno, ours, which we read
+ * only after calls of our own. It takes the slice's
  * uid and gid first: the namespace's owner is then that uid, and what
  * the kernel counts per user up the namespaces' chain (their number,
  * inotify instances, processes, message queue bytes) is counted for the
- * slice at the host's level too, not for root.
+ * slice at the host's level too, not for root. (Its uid change sets the
+ * shared memory's dumpable flag to fs.suid_dumpable, 0 or 2: never one
+ * that lets a user ptrace us; imgsupd is not dumpable anyway.)
  */
 static int holder(void *p)
 {
