@@ -281,18 +281,49 @@ static int write_map(pid_t pid, const char *file, unsigned long id,
 	return rc;
 }
 
+/*
+ * The holder's PID as the host's /proc names it: our caller may be PID 1 of
+ * a PID namespace of its own (an instance), where clone() returns the
+ * PID of that namespace. A pidfd's fdinfo says the PID in the namespace of
+ * the /proc it is read through, which is the host's until the instance
+ * mounts its own. Allocates nothing.
+ */
+static pid_t proc_pid(int pidfd, struct error *e)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(e, "%s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return error_errno(e, "%s", path);
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:\t");
+	if (!p || (pid = strtol(p + 6, NULL, 10)) <= 0)
+		return error_set(e, "%s: no Pid line", path);
+	return (pid_t)pid;
+}
+
 /* The maps of the holder's namespace, and the namespace opened. */
-static int take_namespace(pid_t pid, uid_t uid, gid_t gid, uint32_t count,
+static int take_namespace(int pidfd, uid_t uid, gid_t gid, uint32_t count,
 			  int ready, struct error *e)
 {
 	char path[64], c;
+	pid_t pid;
 	int fd;
 
 	if (read(ready, &c, 1) != 1)
 		return error_set(e, "make a user namespace: the child could "
 				 "not take ids %u:%u or unshare", (unsigned)uid,
 				 (unsigned)gid);
-	if (write_map(pid, "uid_map", uid, count, e) < 0 ||
+	if ((pid = proc_pid(pidfd, e)) < 0 ||
+	    write_map(pid, "uid_map", uid, count, e) < 0 ||
 	    write_map(pid, "gid_map", gid, count, e) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%ld/ns/user", (long)pid);
@@ -306,7 +337,7 @@ int userns_make(uid_t uid, gid_t gid, uint32_t count, struct error *e)
 {
 	static char stack[16384] __attribute__((aligned(16)));
 	struct holder_arg a = { .uid = uid, .gid = gid };
-	int ready[2], wait[2], fd, status;
+	int ready[2], wait[2], fd, status, pidfd = -1;
 	pid_t pid;
 
 	if (pipe2(ready, O_CLOEXEC) < 0)
@@ -320,7 +351,8 @@ int userns_make(uid_t uid, gid_t gid, uint32_t count, struct error *e)
 	a.wait = wait[0];
 	a.ours[0] = ready[0];
 	a.ours[1] = wait[1];
-	pid = clone(holder, stack + sizeof(stack), CLONE_VM | SIGCHLD, &a);
+	pid = clone(holder, stack + sizeof(stack), CLONE_VM | CLONE_PIDFD | SIGCHLD,
+		    &a, &pidfd);
 	/* Ours closed, its copies stay: a holder that fails ends, and its
 	 * end of ready closes, which take_namespace() reads as failure. */
 	close(ready[1]);
@@ -328,8 +360,9 @@ int userns_make(uid_t uid, gid_t gid, uint32_t count, struct error *e)
 	if (pid < 0) {
 		fd = error_errno(e, "clone");
 	} else {
-		fd = take_namespace(pid, uid, gid, count, ready[0], e);
+		fd = take_namespace(pidfd, uid, gid, count, ready[0], e);
 		close(wait[1]);
+		close(pidfd);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}

@@ -90,7 +90,9 @@ gid_t id_slot_gid(const struct id_claim *c, int slot);
  * uid (so that the kernel's per-user counts of it and of what is made in
  * it are uid's, not root's): a child takes uid and gid and unshares it,
  * its maps are written by us (root of the host's namespace), its
- * namespace opened and the child reaped. Returns the
+ * namespace opened and the child reaped. The caller may be PID 1 of a PID
+ * namespace of its own, with the host's /proc still mounted (an instance,
+ * before its mounts). Allocates nothing. Returns the
  * namespace's descriptor (close-on-exec), which keeps it alive, or -1.
  */
 int userns_make(uid_t uid, gid_t gid, uint32_t count, struct error *e);
