@@ -20,6 +20,7 @@
 #include "recipe.h"
 #include "guestspec.h"
 #include "vmimage.h"
+#include "userns.h"
 
 
 struct manifest *image_manifest_beside(const char *image, struct error *e)
@@ -94,6 +95,36 @@ static void print_service(const struct service *s, FILE *out)
 		syscall_action_name(s->syscall_default) : "default filter");
 }
 
+/*
+ * The host ids a jail's instances run as (runtime/userns.h): the range
+ * imgsupd takes without --id-range, and where the service user lands in
+ * it. A VM's service runs in its guest, under the recipe's own ids.
+ */
+static void print_host_ids(const struct manifest *m, FILE *out)
+{
+	const struct service *s = &m->service;
+	struct id_range r;
+	struct error e = { 0 };
+	unsigned formats = 0;
+	uint64_t last;
+
+	for (size_t i = 0; i < m->n_outputs; i++)
+		formats |= (unsigned)m->outputs[i].format;
+	if (!s->present || !(formats & (FORMAT_TREE | FORMAT_EROFS | FORMAT_SQUASHFS)))
+		return;
+	if (id_range_default(&r, &e) < 0) {
+		fprintf(out, "host ids   unusable: %s\n", e.msg);
+		return;
+	}
+	last = (uint64_t)r.uid + (uint64_t)r.slices * USERNS_SLICE - 1;
+	fprintf(out, "host ids   %u-%" PRIu64 " (%s; imgsupd --id-range "
+		"overrides), %u slices of 65536: one per live instance\n",
+		r.uid, last, r.source, r.slices);
+	fprintf(out, "  user     %s: uid %u is host uid %u + 65536*N + %u, gid %u is "
+		"host gid %u + 65536*N + %u (N: the instance's slice)\n",
+		s->user, s->uid, r.uid, s->uid, s->gid, r.gid, s->gid);
+}
+
 /* A VM's record, and what libguestfs says of the disk (no appliance). */
 static void print_vm(const struct manifest *m, const char *path, FILE *out)
 {
@@ -155,6 +186,7 @@ int image_inspect(const char *path, FILE *out, struct error *e)
 			writable_kind_name(w->kind), h, w->uid, w->gid);
 	}
 	print_service(&m->service, out);
+	print_host_ids(m, out);
 	print_vm(m, path, out);
 	manifest_free(m);
 	return 0;

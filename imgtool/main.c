@@ -278,7 +278,8 @@ static int cmd_serve(int argc, char **argv)
 						      "--pool", "--connect",
 						      "--storage-pool",
 						      "--boot-timeout",
-						      "--ready-timeout", NULL };
+						      "--ready-timeout", "--id-range",
+						      NULL };
 		int takes_value = 0;
 
 		for (const char *const *v = valued; *v; v++)

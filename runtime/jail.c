@@ -194,8 +194,9 @@ static int mask_proc(const char *root, char *err, size_t n)
  * A minimal /dev: the five harmless character devices and the usual links,
  * on a small tmpfs that is then made read-only. No tty, no disks, no /dev/shm.
  */
-static int mount_dev(const char *root, char *err, size_t n)
+static int mount_dev(const struct jail_spec *s, char *err, size_t n)
 {
+	const char *root = s->image;
 	static const struct { const char *name; unsigned major, minor; } nodes[] = {
 		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
 		{ "random", 1, 8 }, { "urandom", 1, 9 },
@@ -204,25 +205,30 @@ static int mount_dev(const char *root, char *err, size_t n)
 		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
 		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
 	};
-	char dev[PATH_MAX], p[PATH_MAX];
+	uid_t owner = s->idmap ? s->uid_shift : 0;
+	gid_t group = s->idmap ? s->gid_shift : 0;
+	char dev[PATH_MAX], p[PATH_MAX], opts[96];
 
+	/* The instance's root owns it (with a user namespace, root is
+	 * uid_shift on the host): ls shows root, not nobody. */
+	snprintf(opts, sizeof(opts), "mode=0755,size=64k,nr_inodes=32,uid=%u,gid=%u",
+		 (unsigned)owner, (unsigned)group);
 	if (join(dev, sizeof(dev), root, "/dev") < 0 ||
-	    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC,
-		  "mode=0755,size=64k,nr_inodes=32") < 0)
+	    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, opts) < 0)
 		return msg_errno(err, n, "mount tmpfs on", dev);
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		if (snprintf(p, sizeof(p), "%s/%s", dev, nodes[i].name) >= (int)sizeof(p) ||
 		    mknod(p, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 ||
-		    chmod(p, 0666) < 0)
+		    chmod(p, 0666) < 0 || lchown(p, owner, group) < 0)
 			return msg_errno(err, n, "mknod", p);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		if (snprintf(p, sizeof(p), "%s/%s", dev, links[i][0]) >= (int)sizeof(p) ||
-		    symlink(links[i][1], p) < 0)
+		    symlink(links[i][1], p) < 0 || lchown(p, owner, group) < 0)
 			return msg_errno(err, n, "symlink", p);
 	}
 	if (mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-		  "mode=0755,size=64k,nr_inodes=32") < 0)
+		  opts) < 0)
 		return msg_errno(err, n, "remount read-only", dev);
 	return 0;
 }
@@ -378,15 +384,68 @@ static int mount_bind_area(int logs, const struct jail_area *a,
 	return 0;
 }
 
+/*
+ * Clones the mount at path (with what is mounted below it), idmaps the
+ * clone through the instance's user namespace, adds set (MOUNT_ATTR_*),
+ * detaches the mount at path and mounts the clone in its place, so that
+ * no path leads to the plain mount. Only a detached clone can be idmapped, and only
+ * by root of the file system's namespace (ours, the host's): so it is done
+ * here, before the instance enters its namespace (launch_drop).
+ */
+static int idmap_over(const char *path, int userns_fd, uint64_t set,
+		      char *err, size_t n)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | set,
+				   .userns_fd = (uint64_t)userns_fd };
+	int fd = (int)open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+				AT_RECURSIVE);
+
+	if (fd < 0)
+		return msg_errno(err, n, "open_tree (clone)", path);
+	if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			  sizeof(attr)) < 0) {
+		msg_errno(err, n, "idmap the mount of", path);
+		close(fd);
+		return -1;
+	}
+	if (umount2(path, MNT_DETACH) < 0) {
+		msg_errno(err, n, "detach the plain mount of", path);
+		close(fd);
+		return -1;
+	}
+	if (move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		msg_errno(err, n, "mount the idmapped clone on", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int jail_idmap_areas(const struct jail_spec *s, char *err, size_t n)
+{
+	for (size_t i = 0; s->idmap && i < s->n_areas; i++) {
+		const struct jail_area *a = &s->areas[i];
+
+		if (a->kind == WRITABLE_SCRATCH)
+			continue;
+		if (idmap_over(a->path, s->userns_fd, MOUNT_ATTR_NOSUID |
+			       MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Scratch areas: a sized tmpfs, gone with the instance. */
-static int mount_scratch_area(const struct jail_area *a, const char *target,
-			      char *err, size_t n)
+static int mount_scratch_area(const struct jail_area *a, uid_t shift_u,
+			      gid_t shift_g, const char *target, char *err,
+			      size_t n)
 {
 	char opts[128];
 
 	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=%04o,uid=%u,gid=%u",
-		 a->size, (unsigned)(a->mode & 07777), (unsigned)a->uid,
-		 (unsigned)a->gid);
+		 a->size, (unsigned)(a->mode & 07777), (unsigned)(a->uid + shift_u),
+		 (unsigned)(a->gid + shift_g));
 	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  opts) < 0)
 		return msg_errno(err, n, "mount tmpfs on", target);
@@ -405,7 +464,9 @@ static int mount_areas(const struct jail_spec *s, char *note, size_t notelen,
 		if (join(target, sizeof(target), s->image, a->path) < 0) {
 			rc = msg_errno(err, n, "path", a->path);
 		} else if (a->kind == WRITABLE_SCRATCH) {
-			rc = mount_scratch_area(a, target, err, n);
+			rc = mount_scratch_area(a, s->idmap ? s->uid_shift : 0,
+						s->idmap ? s->gid_shift : 0,
+						target, err, n);
 		} else if (logs < 0 && (!s->logs || (logs = open(s->logs, O_PATH |
 				O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)) {
 			rc = msg_errno(err, n, "the log volume", s->logs ? s->logs : "(none)");
@@ -458,9 +519,14 @@ int jail_enter(const struct jail_spec *s, char *note, size_t notelen,
 {
 	note[0] = '\0';
 	err[0] = '\0';
+	/* The image first: everything else is mounted on its directories. */
+	if (s->idmap && idmap_over(s->image, s->userns_fd, MOUNT_ATTR_RDONLY |
+				   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err,
+				   errlen) < 0)
+		return -1;
 	if (mount_proc(s->image, err, errlen) < 0 ||
 	    mask_proc(s->image, err, errlen) < 0 ||
-	    mount_dev(s->image, err, errlen) < 0 ||
+	    mount_dev(s, err, errlen) < 0 ||
 	    mount_areas(s, note, notelen, err, errlen) < 0 ||
 	    pivot(s->image, err, errlen) < 0)
 		return -1;

@@ -45,11 +45,26 @@ struct jail_spec {
 	size_t n_areas;
 	int loopback;		/* 1: bring lo up; 0: leave it down; -1: no network
 				 * namespace at all (network="host") */
+	/*
+	 * The instance's user namespace (userns.h), 0 in a VM's guest: the
+	 * image and the log and state areas are mounted idmapped through
+	 * userns_fd, so that a file that is uid 100's on disk is the
+	 * instance's uid 100 (host uid uid_shift + 100) and what the
+	 * instance's 100 makes is 100's on disk; scratch tmpfs belong to
+	 * uid_shift + uid and gid_shift + gid.
+	 */
+	int idmap;
+	int userns_fd;
+	uid_t uid_shift;
+	gid_t gid_shift;
 };
 
 /*
- * Mounts and pivots (see above). Returns -1 with err set. What it had to
- * mend on the way (jail_open_area) is in note ("" when nothing).
+ * Mounts and pivots (see above). With s->idmap, the image is idmapped
+ * first; the log and state areas are bound as they are on the volume, for
+ * the instance's root to open its stderr file there (launch.h), until
+ * jail_idmap_areas(). Returns -1 with err set. What it had to mend on the
+ * way (jail_open_area) is in note ("" when nothing).
  */
 int jail_enter(const struct jail_spec *s, char *note, size_t notelen,
 	       char *err, size_t errlen);
@@ -68,6 +83,16 @@ int jail_enter(const struct jail_spec *s, char *note, size_t notelen,
  */
 int jail_open_area(int logs, const struct jail_area *a, char *note,
 		   size_t notelen, char *err, size_t errlen);
+
+/*
+ * With s->idmap, after jail_enter() and the stderr file: each log and
+ * state area's bind is replaced by an idmapped clone of it (the same
+ * flags: nosuid, nodev, noexec). Before it, root of the host's namespace
+ * can create and chown there and set the append-only flag; through the
+ * idmapped mount it could not create (its uid 0 has no id in the
+ * instance's namespace). Without s->idmap it does nothing. -1 with err set.
+ */
+int jail_idmap_areas(const struct jail_spec *s, char *err, size_t errlen);
 
 /*
  * Whether this kernel has vm.memfd_noexec (Linux 6.3 and later): without

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ int launch_plan(struct launch *l, const struct service *s,
 
 	memset(l, 0, sizeof(*l));
 	l->stderr_fd = -1;	/* launch_free() closes it */
+	l->userns_fd = -1;
 	if (command && command[0]) {
 		for (char *const *a = command; *a; a++)
 			strv_push(&l->argv, xstrdup(*a));
@@ -151,8 +153,7 @@ static int set_rlimits(const struct limits *l, char *err, size_t n)
 	return 0;
 }
 
-/* Closes every descriptor above 2 that is not in keep (sorted or not). */
-static int close_stray_fds(const int *keep, char *err, size_t n)
+int launch_close_fds(const int *keep)
 {
 	unsigned lo = 3;
 
@@ -163,11 +164,16 @@ static int close_stray_fds(const int *keep, char *err, size_t n)
 			if ((unsigned)*k >= lo && (unsigned)*k < next)
 				next = (unsigned)*k;
 		if (next > lo && syscall(SYS_close_range, lo, next - 1, 0) < 0)
-			return msg_errno(err, n, "close_range", NULL);
+			return -1;
 		if (next == ~0U)
 			return 0;
 		lo = next + 1;
 	}
+}
+
+static int close_stray_fds(const int *keep, char *err, size_t n)
+{
+	return launch_close_fds(keep) < 0 ? msg_errno(err, n, "close_range", NULL) : 0;
 }
 
 /* Drops every capability from the bounding set, up to the kernel's last. */
@@ -234,8 +240,16 @@ static int clear_capabilities(char *err, size_t n)
 int launch_drop(const struct launch *l, const int *keep_fds, char *err,
 		size_t errlen)
 {
-	if (set_rlimits(&l->limits, err, errlen) < 0 ||
-	    close_stray_fds(keep_fds, err, errlen) < 0 ||
+	if (set_rlimits(&l->limits, err, errlen) < 0)
+		return -1;
+	if (l->userns_fd >= 0) {
+		/* As its root, with every capability in it, none outside. */
+		if (setns(l->userns_fd, CLONE_NEWUSER) < 0)
+			return msg_errno(err, errlen, "enter the instance's user "
+					 "namespace", NULL);
+		close(l->userns_fd);
+	}
+	if (close_stray_fds(keep_fds, err, errlen) < 0 ||
 	    drop_bounding_set(err, errlen) < 0 ||
 	    switch_ids(l->uid, l->gid, err, errlen) < 0 ||
 	    clear_capabilities(err, errlen) < 0)
@@ -426,6 +440,32 @@ void launch_open_stderr(struct launch *l, char *note, size_t notelen)
 	}
 	if (l->stderr_fd < 0)
 		snprintf(note, notelen, "%s; stderr is /dev/null", err);
+}
+
+void launch_reopen_stderr(struct launch *l)
+{
+	struct stat a, b;
+	int dir, fd;
+
+	if (l->stderr_fd < 0 || !l->stderr_area)
+		return;
+	dir = open(l->stderr_area, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	fd = open_beneath(dir, l->stderr_path + strlen(l->stderr_area) + 1,
+			  O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+			  O_CLOEXEC, 0);
+	close(dir);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &a) == 0 && fstat(l->stderr_fd, &b) == 0 &&
+	    S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+	    fcntl(fd, F_SETFL, O_APPEND) == 0) {
+		close(l->stderr_fd);
+		l->stderr_fd = fd;
+		return;
+	}
+	close(fd);
 }
 
 /* ---- step 2: the rest, then execve --------------------------------------- */

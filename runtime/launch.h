@@ -7,7 +7,8 @@
  * environment, its working directory, where its stderr goes, its user, its
  * resource limits and its system-call filter. Two steps carry it out:
  *
- *   launch_drop()  the user and the limits: rlimits; the capability
+ *   launch_drop()  the user and the limits: rlimits; the instance's user
+ *                  namespace, when it has one; the capability
  *                  bounding set; supplementary groups; gid; uid; the ids
  *                  read back; no capabilities left (checked);
  *                  no_new_privs. A jail drops once, before it reports
@@ -60,6 +61,9 @@ struct launch {
 	struct seccomp_prog filter;
 	int keep_stdio;		/* imgtool run: fds 0 to 2 are already the
 				   instance's and stay */
+	int userns_fd;		/* -1, or the instance's user namespace
+				   (userns.h), which launch_drop() enters
+				   after the rlimits; set per instance */
 };
 
 /* What one start adds to the plan. */
@@ -118,8 +122,26 @@ int launch_stderr_open(int dirfd, const char *path, uid_t uid, gid_t gid,
 void launch_open_stderr(struct launch *l, char *note, size_t notelen);
 
 /*
+ * With the areas idmapped (jail_idmap_areas), the stderr file opened
+ * again through the instance's own mount of its area, so that the
+ * service sees it as its own (fstat, /proc/self/fd/2): kept only when it
+ * is the same file; otherwise, or when it cannot be opened, the first
+ * descriptor stays (it writes as well).
+ */
+void launch_reopen_stderr(struct launch *l);
+
+/*
+ * Closes every descriptor above 2 that is not in keep (ending with -1, in
+ * any order). 0, or -1 with errno.
+ */
+int launch_close_fds(const int *keep);
+
+/*
  * The user and the limits (see above). keep_fds, ending with -1, stay
- * open; every other descriptor above 2 is closed. -1 with err set.
+ * open; every other descriptor above 2 is closed. The rlimits come before
+ * the user namespace: in it, a hard limit could only be lowered, and the
+ * recipe's may be above ours. The namespace comes before the bounding
+ * set, which entering it fills again. -1 with err set.
  */
 int launch_drop(const struct launch *l, const int *keep_fds, char *err,
 		size_t errlen);

@@ -46,7 +46,8 @@ static void usage(FILE *f)
 	fputs("usage: imgsupd [--listen ADDR:PORT] [--max N] [--per-client N] "
 	      "[--pool N]\n"
 	      "               [--connect URI] [--storage-pool NAME]\n"
-	      "               [--boot-timeout SECONDS] [--ready-timeout SECONDS] IMAGE\n"
+	      "               [--boot-timeout SECONDS] [--ready-timeout SECONDS]\n"
+	      "               [--id-range START:COUNT] IMAGE\n"
 	      "       imgsupd --run IMAGE [-- CMD ARGS...]\n"
 	      "serves a fresh read-only instance of IMAGE per connection, "
 	      "session or period; see imgsupd(8)\n", f);
@@ -74,13 +75,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "storage-pool", required_argument, NULL, 'S' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
 		{ "ready-timeout", required_argument, NULL, 'R' },
+		{ "id-range", required_argument, NULL, 'i' },
 		{ "run", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:R:rh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+l:m:c:p:C:S:b:R:i:rh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o->listen = optarg; break;
 		case 'm':
@@ -109,6 +111,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 					&o->ready_timeout) < 0)
 				return -1;
 			break;
+		case 'i': o->id_range = optarg; break;
 		case 'r': o->run = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;

@@ -220,16 +220,39 @@ static void take_stdio(const struct instance_config *cfg, int ctl)
 }
 
 
-/* Closes every descriptor from 3 up but keep. 0, or -1 with errno. */
-static int close_fds_but(int keep)
+/* What one instance's clone gets besides the shared config. */
+struct instance_ids {
+	int slot;		/* its slice of host ids, -1 none */
+	uid_t uid;		/* host ids of its id 0 */
+	gid_t gid;
+};
+
+/*
+ * Its own user namespace, made here, as root of the host's namespace,
+ * rather than in the supervisor, whose loop it would hold up for the
+ * namespace's making (about 0.2 ms): the mounts idmapped through it, the
+ * drop into it.
+ */
+static void use_ids(struct instance_config *mine, const struct instance_ids *ids,
+		    int ctl)
 {
-	if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) < 0)
-		return -1;
-	return (int)syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+	struct error e = { 0 };
+	int fd;
+
+	if (ids->slot < 0)
+		return;
+	fd = userns_make(ids->uid, ids->gid, USERNS_SLICE, &e);
+	if (fd < 0)
+		die(ctl, e.msg);
+	mine->jail.idmap = 1;
+	mine->jail.userns_fd = fd;
+	mine->jail.uid_shift = ids->uid;
+	mine->jail.gid_shift = ids->gid;
+	mine->plan.userns_fd = fd;
 }
 
 static __attribute__((noreturn)) void child_main(const struct instance_config *shared,
-						 int ctl)
+						 int ctl, const struct instance_ids *ids)
 {
 	/* Ours, a copy: the plan gets this instance's stderr file. */
 	static struct instance_config mine;
@@ -251,7 +274,7 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 	 * of other clients' connections: held here, they would keep those
 	 * open after their service ended. Only the control socket is ours.
 	 */
-	if (close_fds_but(ctl) < 0)
+	if (launch_close_fds(keep) < 0)
 		die(ctl, "close_range");
 	/* The supervisor puts us into our cgroup, then says go. */
 	if (ctl_recv(ctl, 0, &type, err, sizeof(err), &len, NULL) != 1 ||
@@ -259,6 +282,8 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 		_exit(0);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		die(ctl, "unshare cgroup namespace");
+	/* In our cgroup by now: its limits count the namespace's holder. */
+	use_ids(&mine, ids, ctl);
 	if (jail_enter(&cfg->jail, note, sizeof(note), err, sizeof(err)) < 0)
 		die(ctl, err);
 	/* The stderr file, as root in the jail, through the instance's own
@@ -270,6 +295,12 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 		if (more[0])
 			note_add(note, sizeof(note), "%s", more);
 	}
+	/* Then the areas as the instance's ids see them, and its stderr
+	 * file again through them. */
+	if (jail_idmap_areas(&cfg->jail, err, sizeof(err)) < 0)
+		die(ctl, err);
+	if (!cfg->run)
+		launch_reopen_stderr(&mine.plan);
 	keep[1] = mine.plan.stderr_fd;
 	if (launch_drop(&mine.plan, keep, err, sizeof(err)) < 0)
 		die(ctl, err);
@@ -289,9 +320,38 @@ static __attribute__((noreturn)) void child_main(const struct instance_config *s
 
 /* ---- the supervisor's side -------------------------------------------- */
 
+/* A slice of host ids for in (its namespace is made in the clone); ids->slot
+ * -1 without. */
+static int take_ids(const struct instance_config *cfg, struct instance *in,
+		    struct instance_ids *ids, struct error *e)
+{
+	ids->slot = in->id_slot = -1;
+	if (!cfg->ids)
+		return 0;
+	if ((in->id_slot = id_slot_take(cfg->ids)) < 0)
+		return error_set(e, "instance %lu: all %u slices of host ids are "
+				 "in use", in->pm.id, cfg->ids->n);
+	in->ids = cfg->ids;
+	ids->slot = in->id_slot;
+	ids->uid = id_slot_uid(cfg->ids, in->id_slot);
+	ids->gid = id_slot_gid(cfg->ids, in->id_slot);
+	return 0;
+}
+
+/* Undoes what instance_spawn() made before the clone succeeded. */
+static int spawn_failed(struct instance *in)
+{
+	cgroup_destroy(&in->cg);
+	if (in->ids)
+		id_slot_put(in->ids, in->id_slot);
+	in->id_slot = -1;
+	return -1;
+}
+
 int instance_spawn(const struct instance_config *cfg, unsigned long id,
 		   struct instance *in, struct error *e)
 {
+	struct instance_ids ids;
 	char name[32];
 	int sv[2];
 	long flags = CLONE_FLAGS | SIGCHLD;
@@ -299,27 +359,30 @@ int instance_spawn(const struct instance_config *cfg, unsigned long id,
 	memset(in, 0, sizeof(*in));
 	in->pm.id = id;
 	in->ctl = -1;
+	in->id_slot = -1;
 	in->pm.created_ms = now_ms();
 	snprintf(name, sizeof(name), "%lu", id);
 	if (cfg->cgroups && cfg->cgroups->version != CGROUP_NONE &&
 	    cgroup_create(cfg->cgroups, name, cfg->memory, cfg->pids, &in->cg, e) < 0)
 		return -1;
+	if (take_ids(cfg, in, &ids, e) < 0)
+		return spawn_failed(in);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		cgroup_destroy(&in->cg);
-		return error_errno(e, "socketpair");
+		error_errno(e, "socketpair");
+		return spawn_failed(in);
 	}
 	if (cfg->jail.loopback >= 0)
 		flags |= CLONE_NEWNET;
 	in->pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
 	if (in->pid == 0) {
 		close(sv[0]);
-		child_main(cfg, sv[1]);
+		child_main(cfg, sv[1], &ids);
 	}
 	close(sv[1]);
 	if (in->pid < 0) {
 		close(sv[0]);
-		cgroup_destroy(&in->cg);
-		return error_errno(e, "clone");
+		error_errno(e, "clone");
+		return spawn_failed(in);
 	}
 	in->ctl = sv[0];
 	in->pm.state = MEMBER_STARTING;
@@ -440,4 +503,8 @@ void instance_cleanup(struct instance *in)
 		cgroup_kill(&in->cg);
 		cgroup_destroy(&in->cg);
 	}
+	/* Its processes are gone with its group: the slice is free again. */
+	if (in->ids)
+		id_slot_put(in->ids, in->id_slot);
+	in->id_slot = -1;
 }

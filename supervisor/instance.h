@@ -23,6 +23,7 @@
 #include "launch.h"
 #include "pool.h"
 #include "spec.h"
+#include "userns.h"
 
 /* What every instance of one supervisor shares. */
 struct instance_config {
@@ -37,6 +38,9 @@ struct instance_config {
 	int stdio[3];
 	int run_pty;		/* run: stdio[] is a pty, the service's
 				   controlling terminal */
+	struct id_claim *ids;	/* the supervisor's slices of host ids: each
+				   live instance gets one, and a user
+				   namespace of its own mapped to it */
 };
 
 /*
@@ -73,12 +77,18 @@ struct instance {
 	/* IMSG_EXITED: which connection's service process ended, and how */
 	unsigned long exited_conn;
 	int exited_ok;		/* exit=N, N < 125: it started */
+	struct id_claim *ids;	/* where its slice goes back (cleanup) */
+	int id_slot;		/* its slice of ids, -1 none */
 };
 
 /* Milliseconds on the monotonic clock. */
 uint64_t now_ms(void);
 
-/* Clones and starts preparing an instance. */
+/*
+ * Clones and starts preparing an instance, in a user namespace of its own
+ * whose ids are a free slice of cfg->ids (userns.h); none free is an
+ * error, as a failed clone.
+ */
 int instance_spawn(const struct instance_config *cfg, unsigned long id,
 		   struct instance *in, struct error *e);
 /* Hands a connection (or, with listener, the listening socket) over. */

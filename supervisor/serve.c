@@ -602,12 +602,15 @@ int supervisor_serve(struct supervisor *sv)
 		return 1;
 	}
 	sv_log("event=start image=%s listen=%s recycle=%s pool=%llu max=%llu "
-	       "per-client=%llu cgroup=%s landlock=%d memfd-noexec=%s",
+	       "per-client=%llu cgroup=%s host-ids=%u-%u slices=%u landlock=%d "
+	       "memfd-noexec=%s",
 	       sv->o->image, sv->listen_addr,
 	       recycle_name(sv->cfg.recycle), (unsigned long long)sv->pool,
 	       (unsigned long long)sv->max, (unsigned long long)sv->per_client,
-	       cgroup_name(sv->cgroups.version), landlock_abi(),
-	       jail_has_memfd_noexec() ? "yes" : "no");
+	       cgroup_name(sv->cgroups.version),
+	       (unsigned)id_slot_uid(&sv->ids, 0),
+	       (unsigned)(id_slot_uid(&sv->ids, (int)sv->ids.n - 1) + USERNS_SLICE - 1),
+	       sv->ids.n, landlock_abi(), jail_has_memfd_noexec() ? "yes" : "no");
 	if (interval(&js))
 		start_period(&js);
 	pool_refill(&js.pool);

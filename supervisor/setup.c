@@ -470,6 +470,28 @@ static int setup_cgroups(struct supervisor *sv, struct error *e)
 	return cgroup_setup(&sv->cgroups, NULL, tag, e);
 }
 
+/*
+ * The slices of host ids our instances run as (userns.h), claimed host
+ * wide for our life: one for each instance that can be alive at once
+ * (busy, prepared, and a few killed but not yet reaped; a spawn that finds
+ * none free fails as a failed clone would and is tried again).
+ */
+static int claim_ids(struct supervisor *sv, struct error *e)
+{
+	struct id_range r;
+	uint64_t n = sv->o->run ? 1 : sv->max + sv->pool + 4;
+
+	if (sv->o->id_range ? id_range_parse(sv->o->id_range, &r, e) < 0 :
+	    id_range_default(&r, e) < 0)
+		return -1;
+	if (n > r.slices)
+		n = r.slices;
+	if (id_claim(&r, (uint32_t)n, RUN_DIR "/ids.lock", &sv->ids, e) < 0)
+		return -1;
+	sv->cfg.ids = &sv->ids;
+	return 0;
+}
+
 static int make_config(struct supervisor *sv, struct error *e)
 {
 	const struct service *s = &sv->m->service;
@@ -480,7 +502,8 @@ static int make_config(struct supervisor *sv, struct error *e)
 			u ? u->home : NULL,
 			sv->o->run ? sv->o->command : NULL,
 			sv->o->run ? getenv("TERM") : NULL, e) < 0 ||
-	    seccomp_compile(s, &c->plan.filter, e) < 0 || make_areas(sv, e) < 0)
+	    seccomp_compile(s, &c->plan.filter, e) < 0 || make_areas(sv, e) < 0 ||
+	    claim_ids(sv, e) < 0)
 		return -1;
 	c->plan.keep_stdio = sv->o->run;
 	warn_kernel_gaps();
@@ -587,6 +610,7 @@ int supervisor_open(struct supervisor *sv, const struct options *o,
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
 	sv->listen_fd = sv->signal_fd = sv->epoll_fd = sv->logs_lock = -1;
+	sv->ids.fd = -1;
 	if (load_manifest(sv, e) < 0)
 		return -1;
 	if (o->pool_given && !o->pool && !(sv->format & FORMAT_VM))
@@ -630,6 +654,7 @@ void supervisor_close(struct supervisor *sv)
 	if (sv->logs_lock >= 0)
 		close(sv->logs_lock);
 	cgroup_teardown(&sv->cgroups);
+	id_claim_free(&sv->ids);
 	seccomp_prog_free(&sv->cfg.plan.filter);
 	for (size_t i = 0; sv->areas && i < sv->m->n_writables; i++)
 		free((char *)sv->areas[i].source);

@@ -24,6 +24,8 @@ struct options {
 	const char *storage_pool;	/* VMs of a remote libvirtd: its pool */
 	uint64_t boot_timeout;	/* VMs: seconds until the guest is ready */
 	uint64_t ready_timeout;	/* VMs: seconds a ready VM waits for a client */
+	const char *id_range;	/* jails: "START:COUNT", the host ids of
+				   instances; NULL: id_range_default() */
 	int run;		/* one instance on the terminal */
 	char **command;		/* --run: instead of the service's exec */
 };
@@ -46,6 +48,7 @@ struct supervisor {
 	int *seal_fds;		/* per area: its directory on the log volume,
 				   for sv_seal_logs(); -1 but for log areas */
 	int seal_warned;	/* a failed seal was logged once */
+	struct id_claim ids;	/* jails: the slices of host ids we hold */
 	const char *listen_addr;
 };
 
